@@ -1,0 +1,17 @@
+"""The one list of nodes this pack registers. Node ids are a public contract: never rename or remove one."""
+from comfy_api.latest import ComfyExtension, io
+
+from .folders import register_model_folders
+from .prompt_loader import UnlockPromptLoader
+
+NODES: list[type[io.ComfyNode]] = [
+    UnlockPromptLoader,
+]
+
+
+class UnlockRestoreExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODES)
+
+
+__all__ = ["NODES", "UnlockRestoreExtension", "register_model_folders"]

@@ -1,0 +1,36 @@
+"""What unlock-restore knows about each supported model family (for messages and official import)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Width of the T5-XXL / umT5-XXL text-encoder output that every supported model is conditioned on.
+TEXT_WIDTH = 4096
+# Width of FLUX's pooled CLIP-L vector.
+POOLED_WIDTH = 768
+
+
+@dataclass(frozen=True)
+class Arch:
+    label: str                    # what a user reads
+    block_keys: tuple[str, ...]   # the keys of RestorationPrompt.blocks, in host (ComfyUI) order
+    tokens: int                   # default K: the text length the model sees
+    # Known real models: name -> (hidden width D, block layout). Tiny test models have other widths, so this is
+    # used for messages and official import, never to refuse a prompt.
+    models: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)
+    text_width: int = TEXT_WIDTH
+
+    def model_for(self, width: int, blocks: dict[str, int] | None = None) -> str | None:
+        """The known model with this hidden width (and block layout, when given), or None."""
+        for name, (w, layout) in self.models.items():
+            if w == width and (blocks is None or dict(blocks) == layout):
+                return name
+        return None
+
+
+ARCHS: dict[str, Arch] = {
+    "flux": Arch("FLUX", ("double", "single"), 512, {"FLUX.1-dev": (3072, {"double": 19, "single": 38})}),
+    "wan21": Arch("Wan 2.1", ("blocks",), 226, {"Wan2.1-T2V-1.3B": (1536, {"blocks": 30}),
+                                               "Wan2.1-T2V-14B": (5120, {"blocks": 40})}),
+    "wan22": Arch("Wan 2.2", ("blocks",), 226, {"Wan2.2-TI2V-5B": (3072, {"blocks": 30}),
+                                               "Wan2.2-T2V-A14B": (5120, {"blocks": 40})}),
+}

@@ -1,0 +1,184 @@
+"""The restoration prompt as data: the learned tensors plus what is needed to use them correctly."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from .archs import ARCHS, POOLED_WIDTH, TEXT_WIDTH
+from .errors import fail
+
+# Written into every file; bumped only when an older pack could no longer read new files correctly.
+FORMAT_VERSION = 1
+# Recorded in provenance. Keep in step with pyproject.toml (the pack is not pip-installed, so no metadata lookup).
+PACK_VERSION = "0.1.0"
+
+MODES = ("gated", "context")
+# Prompts are trained in float32; half types are accepted so a user can store them smaller.
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def default_provenance() -> dict:
+    return {"degradations": [], "base_model": "", "training": {}, "pack_version": PACK_VERSION,
+            "source": "trained"}
+
+
+@dataclass(eq=False)  # eq=False: `==` on tensors is element-wise, so a generated __eq__ would be meaningless
+class RestorationPrompt:
+    """A learned restoration prompt.
+
+    mode "gated" (the official injection): `prompt` is (K, D) with D the transformer hidden width, and `gates`
+    holds one scalar per block in host order (FLUX: double blocks then single blocks; Wan: blocks in order).
+    mode "context": `prompt` is a (K, 4096) residual added to the text-encoder output; no gates.
+    Construction does not check anything; `validate()` does (saving, loading, import and blending call it).
+    """
+
+    prompt: torch.Tensor
+    gates: torch.Tensor | None
+    mode: str
+    arch: str
+    blocks: dict[str, int]
+    null_context: torch.Tensor | None = None
+    pooled: torch.Tensor | None = None
+    guidance: float | None = None  # None means: 1.0 for FLUX (the official setting), none for Wan
+    t0: float = 0.4
+    steps: int = 20
+    provenance: dict = field(default_factory=default_provenance)
+
+    def __post_init__(self):
+        if self.guidance is None and self.arch == "flux":
+            self.guidance = 1.0
+        # A partial provenance gets the missing keys, so every file carries all of them.
+        if self.provenance is None or isinstance(self.provenance, dict):  # anything else: validate() says so
+            self.provenance = {**default_provenance(), **(self.provenance or {})}
+
+    @property
+    def tokens(self) -> int:
+        return int(self.prompt.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.prompt.shape[1])
+
+    @property
+    def n_blocks(self) -> int:
+        return int(sum(self.blocks.values()))
+
+    @property
+    def has_null_context(self) -> bool:
+        return self.null_context is not None
+
+    def describe(self) -> str:
+        """One line for a user, e.g. 'Wan 2.1 gated prompt, 226 x 1536, 30 blocks, haze, no null context'."""
+        arch = ARCHS[self.arch].label if self.arch in ARCHS else self.arch
+        if set(self.blocks) == {"double", "single"}:
+            blocks = f"{self.blocks['double']} double + {self.blocks['single']} single blocks"
+        else:
+            blocks = f"{self.n_blocks} blocks"
+        shape = " x ".join(str(s) for s in self.prompt.shape)
+        degradations = ", ".join(self.provenance.get("degradations") or []) or "unspecified degradation"
+        null = ("null context present" if self.has_null_context
+                else "no null context (the empty prompt must be supplied)")
+        return f"{arch} {self.mode} prompt, {shape}, {blocks}, {degradations}, {null}"
+
+    def validate(self, path=None, name: str | None = None) -> "RestorationPrompt":
+        """Raise PromptFileError (naming `path`, or `name` when there is no file) if the contents are
+        inconsistent; return self otherwise."""
+        def err(kind, problem, fix):
+            return fail(kind, problem, fix, path=path, name=name)
+
+        remake = "Re-train or re-export the prompt with unlock-restore"
+        if not isinstance(self.arch, str) or self.arch not in ARCHS:
+            raise err("metadata", f"its model family {self.arch!r} is unknown (known: {', '.join(ARCHS)})",
+                      "Use a prompt made for FLUX, Wan 2.1 or Wan 2.2, or update unlock-restore")
+        info = ARCHS[self.arch]
+        if not isinstance(self.mode, str) or self.mode not in MODES:
+            raise err("metadata", f"its mode {self.mode!r} is unknown (known: {', '.join(MODES)})",
+                      "Update unlock-restore, or re-export the prompt")
+        blocks = self.blocks
+        if (not isinstance(blocks, dict) or set(blocks) != set(info.block_keys)
+                or not all(type(v) is int and v >= 0 for v in blocks.values()) or sum(blocks.values()) < 1):
+            want = ", ".join(f"'{k}': <count>" for k in info.block_keys)
+            raise err("metadata", f"its block layout {blocks!r} does not fit {info.label} (expected {{{want}}})",
+                      remake)
+
+        tensors = {"prompt": self.prompt, "gates": self.gates, "null_context": self.null_context,
+                   "pooled": self.pooled}
+        for key, t in tensors.items():
+            if t is None:
+                continue
+            if not isinstance(t, torch.Tensor):
+                raise err("dtype", f"'{key}' is a {type(t).__name__}, not a tensor", remake)
+            if t.dtype not in FLOAT_DTYPES:
+                raise err("dtype", f"tensor '{key}' has dtype {str(t.dtype).replace('torch.', '')}; "
+                          "prompts must be float32, float16 or bfloat16",
+                          "Re-save the prompt with floating-point tensors (e.g. tensor.float())")
+
+        p = self.prompt
+        if p is None or p.dim() != 2 or p.shape[0] < 1 or p.shape[1] < 1:
+            got = "missing" if p is None else f"of shape {tuple(p.shape)}"
+            raise err("shape", f"tensor 'prompt' is {got}; expected (tokens K, width D)", remake)
+        K, D = p.shape
+        if self.mode == "gated":
+            if self.gates is None:
+                raise err("shape", "it has no 'gates' tensor but its mode is 'gated' (one gate per block needed)",
+                          remake)
+            if tuple(self.gates.shape) != (self.n_blocks,):
+                raise err("shape", f"tensor 'gates' has shape {tuple(self.gates.shape)} but the prompt is for "
+                          f"{self.n_blocks} blocks; expected ({self.n_blocks},)",
+                          "The file was edited or written by another tool; re-export it with unlock-restore")
+        else:
+            if self.gates is not None:
+                raise err("shape", "it has a 'gates' tensor but its mode is 'context' (context prompts have no "
+                          "gates)", remake)
+            if D != TEXT_WIDTH:
+                raise err("shape", f"tensor 'prompt' has shape {(K, D)}; a context-mode prompt must be "
+                          f"{TEXT_WIDTH} wide (expected ({K}, {TEXT_WIDTH}))", remake)
+        if self.null_context is not None and tuple(self.null_context.shape) != (K, TEXT_WIDTH):
+            raise err("shape", f"tensor 'null_context' has shape {tuple(self.null_context.shape)}; expected "
+                      f"({K}, {TEXT_WIDTH}): the empty prompt encoded to {K} tokens by the {TEXT_WIDTH}-wide text "
+                      "encoder", "Re-encode the empty prompt \"\" with the model's text encoder and re-save")
+        if self.pooled is not None:
+            if self.arch != "flux":
+                raise err("shape", f"it has a 'pooled' tensor but {info.label} uses no pooled text vector",
+                          "Remove it: only FLUX prompts carry the pooled CLIP vector")
+            if tuple(self.pooled.shape) != (POOLED_WIDTH,):
+                raise err("shape", f"tensor 'pooled' has shape {tuple(self.pooled.shape)}; expected "
+                          f"({POOLED_WIDTH},): the CLIP-L pooled vector of the empty prompt",
+                          "Re-encode the empty prompt \"\" with FLUX's CLIP-L and re-save")
+        for key, t in tensors.items():
+            if t is not None and not bool(torch.isfinite(t).all()):
+                bad = int((~torch.isfinite(t)).sum())
+                raise err("nonfinite", f"tensor '{key}' contains {bad} NaN or infinite value(s) (training "
+                          "diverged or the file was damaged)",
+                          "Use an earlier checkpoint of this prompt, or re-train with a lower learning rate")
+
+        if not _is_number(self.t0) or not 0.0 < self.t0 < 1.0:
+            raise err("metadata", f"its start time t0={self.t0!r} is not between 0 and 1 (exclusive)",
+                      "Set t0 to a value such as 0.4")
+        if type(self.steps) is not int or self.steps < 1:
+            raise err("metadata", f"its step count steps={self.steps!r} is not a whole number >= 1",
+                      "Set steps to a value such as 20")
+        if self.guidance is not None and (not _is_number(self.guidance) or self.guidance <= 0):
+            raise err("metadata", f"its guidance {self.guidance!r} is not a positive number",
+                      "Set guidance to 1.0 (the value FLUX prompts are trained with)")
+        if self.arch != "flux" and self.guidance is not None:
+            raise err("metadata", f"it sets guidance={self.guidance} but {info.label} has no guidance input",
+                      "Leave guidance empty for Wan prompts")
+        prov = self.provenance
+        if not isinstance(prov, dict) or not isinstance(prov.get("degradations"), list) or not all(
+                isinstance(d, str) for d in prov["degradations"]):
+            raise err("metadata", "its provenance must be a dict whose 'degradations' is a list of names",
+                      remake)
+        try:
+            json.dumps(prov)
+        except (TypeError, ValueError) as e:
+            raise err("metadata", f"its provenance cannot be stored as JSON ({e})",
+                      "Keep provenance to plain strings, numbers, lists and dicts") from None
+        return self
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -1,0 +1,97 @@
+"""Shared fixtures. Tier 1 (pure torch) needs nothing; tier 2 needs a ComfyUI checkout (COMFYUI_PATH or ~/ComfyUI)."""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from harness.host import REPO, InProcessHost, comfyui_candidate, find_comfyui, make_base_dir
+from harness.server import ComfyServer
+
+# The pack imported as a package named `unlock_restore`, the way a user's folder is a package. The repo root
+# itself is not put on sys.path: its `nodes/` would shadow ComfyUI's top-level `nodes` module.
+_PKG_PARENT = Path(tempfile.mkdtemp(prefix="unlock-restore-pkg-"))
+atexit.register(shutil.rmtree, _PKG_PARENT, ignore_errors=True)
+(_PKG_PARENT / "unlock_restore").symlink_to(REPO, target_is_directory=True)
+sys.path.insert(0, str(_PKG_PARENT))
+
+COMFYUI = find_comfyui()
+CACHE = Path(os.environ.get("UNLOCK_CACHE", Path.home() / ".cache" / "unlock-restore"))
+OFFICIAL_DIR = Path(os.environ.get("UNLOCK_OFFICIAL_DIR", REPO.parent / "shared" / "reference" / "ypt-official"))
+NO_HOST = (f"TIER 2 SKIPPED: no ComfyUI checkout at {comfyui_candidate()} (looked at $COMFYUI_PATH, else "
+           f"~/ComfyUI). Set COMFYUI_PATH=/path/to/ComfyUI to run the host tests.")
+
+
+def pytest_report_header(config):
+    return f"unlock-restore tier 2 host: {COMFYUI}" if COMFYUI else f"!!! {NO_HOST} !!!"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if COMFYUI is None:
+        terminalreporter.write_line(f"!!! {NO_HOST} !!!", red=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def comfyui_path() -> Path:
+    if COMFYUI is None:
+        pytest.skip(NO_HOST)
+    return COMFYUI
+
+
+@pytest.fixture(scope="session")
+def tiny_models(comfyui_path) -> dict[str, Path]:
+    """Deterministic tiny checkpoints (built once from a seed, cached outside the repo): name -> file."""
+    builder = _tiny_builder()
+    out = CACHE / f"tiny-models-v{builder.VERSION}"
+    # A subprocess: building needs ComfyUI imported with its own arguments and a few GB that are freed after.
+    subprocess.run([sys.executable, str(REPO / "tools" / "tiny_models.py"), "--comfyui", str(comfyui_path),
+                    "--out", str(out)], check=True)
+    return builder.model_files(out)
+
+
+@pytest.fixture(scope="session")
+def comfy_host(comfyui_path, tmp_path_factory) -> InProcessHost:
+    """ComfyUI imported in this process on CPU (scratch base directory), this pack loaded."""
+    return InProcessHost(comfyui_path, make_base_dir(tmp_path_factory.mktemp("comfy-inprocess")))
+
+
+@pytest.fixture(scope="session")
+def host_models(comfy_host, tiny_models) -> dict[str, str]:
+    """The tiny checkpoints linked into the in-process host's models folders: name -> file name to load."""
+    make_base_dir(comfy_host.base, models=_model_folders(tiny_models))
+    return {name: path.name for name, path in tiny_models.items()}
+
+
+@pytest.fixture(scope="session")
+def comfy_server(comfyui_path, tiny_models, tmp_path_factory):
+    """A real ComfyUI server on 127.0.0.1 with this pack in custom_nodes and the tiny models installed."""
+    base = make_base_dir(tmp_path_factory.mktemp("comfy-server"), models=_model_folders(tiny_models))
+    server = ComfyServer(comfyui_path, base).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _tiny_builder():
+    """tools/tiny_models.py as a module (its constants say which file goes in which models folder)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("unlock_tiny_models", REPO / "tools" / "tiny_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _model_folders(tiny_models: dict[str, Path]) -> dict[str, list[Path]]:
+    builder = _tiny_builder()
+    folders: dict[str, list[Path]] = {}
+    for name, path in tiny_models.items():
+        folders.setdefault(builder.MODEL_FOLDERS[name], []).append(path)
+    return folders

@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Deterministic tiny checkpoints that ComfyUI's stock loaders accept (random weights from a seed).
+
+For tests and demos: a model file per NAME in `MODEL_FOLDERS`, built from a seed, cached in an output folder
+with a `manifest.json` (version, seed, sha256, size, parameters per file). Nothing here is ever committed.
+
+    python tools/tiny_models.py --comfyui /path/to/ComfyUI --out DIR [--only NAME,...] [--seed N]
+                                [--force] [--no-verify]
+
+Files (the smallest shapes the stock loaders detect, comfy/model_detection.py and comfy/sd.py VAE):
+  flux_dev       FLUX-dev layout, 1 double + 0 single blocks (detection hard-codes hidden 3072, 24 heads,
+                 context 4096, axes (16,56,56), patch 2), 404 M parameters, bf16       -> diffusion_models
+  flux_dev_fp8   the same weights, every 2-D weight stored as float8_e4m3fn (biases and norm scales bf16)
+                                                                                        -> diffusion_models
+  wan21_t2v      Wan 2.1 T2V: dim 128 (1 head), 2 layers, ffn 256, 16 channels in and out, text 4096,
+                 1.1 M parameters, bf16                                                 -> diffusion_models
+  taesd_flux     TAESD with 16 latent channels (the FLUX latent space; vae_scale/vae_shift as ComfyUI sets
+                 them for taef1), 2.5 M parameters, fp32                                -> vae
+  wan21_vae      the Wan 2.1 VAE architecture (z 16, not 2.2), 127 M parameters, bf16  -> vae
+
+Weights: the key names and shapes come from ComfyUI's own classes (built on the meta device, so no memory and
+no host initialisation is involved); then every tensor is drawn from its own torch.Generator seeded by
+sha256(seed, family, key), in sorted key order: the result depends only on the seed, the recipe (VERSION) and
+torch's RNG, never on construction order. Matrices/kernels ~ N(0, gain^2 / fan_in), biases ~ N(0, 0.02^2),
+norm scales 1, Wan modulation ~ N(0, 1 / dim) (as Wan's own init), so activations stay O(1) and outputs are
+finite.
+
+This module is imported by tests/conftest.py before torch or ComfyUI are importable: keep the top level free
+of those imports (they happen inside functions).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+VERSION = 1  # bump whenever a recipe below changes: the cache folder is named by it
+DEFAULT_SEED = 20251011
+MANIFEST_NAME = "manifest.json"
+METADATA_KEY = "unlock_restore.tiny_models"
+
+# NAME -> ComfyUI models sub-folder (the conftest links each file there).
+MODEL_FOLDERS: dict[str, str] = {
+    "flux_dev": "diffusion_models",
+    "flux_dev_fp8": "diffusion_models",
+    "wan21_t2v": "diffusion_models",
+    "taesd_flux": "vae",
+    "wan21_vae": "vae",
+}
+
+FILE_NAMES: dict[str, str] = {
+    "flux_dev": "flux_dev_tiny.safetensors",
+    "flux_dev_fp8": "flux_dev_tiny_fp8.safetensors",
+    "wan21_t2v": "wan21_t2v_tiny.safetensors",
+    "taesd_flux": "taesd_flux_tiny.safetensors",
+    "wan21_vae": "wan21_vae.safetensors",
+}
+
+# What the stock loaders must detect: the supported_models class for diffusion models, the module class for VAEs.
+EXPECTED_DETECTION: dict[str, str] = {
+    "flux_dev": "Flux",
+    "flux_dev_fp8": "Flux",
+    "wan21_t2v": "WAN21_T2V",
+    "taesd_flux": "comfy.taesd.taesd.TAESD",
+    "wan21_vae": "comfy.ldm.wan.vae.WanVAE",
+}
+
+# Architectures, as comfy/model_detection.py reads them back from the weights (FLUX: :177-221, Wan: :377-421).
+FLUX_DEV_CONFIG = dict(in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096, hidden_size=3072,
+                       mlp_ratio=4.0, num_heads=24, depth=1, depth_single_blocks=0, axes_dim=[16, 56, 56],
+                       theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True)
+WAN21_T2V_CONFIG = dict(model_type="t2v", patch_size=(1, 2, 2), in_dim=16, dim=128, ffn_dim=256, freq_dim=256,
+                        text_dim=4096, out_dim=16, num_heads=1, num_layers=2, window_size=(-1, -1), qk_norm=True,
+                        cross_attn_norm=True, eps=1e-6)
+TAESD_LATENT_CHANNELS = 16
+TAEF1_SCALE_SHIFT = (0.3611, 0.1159)  # nodes.py VAELoader.load_taesd("taef1"): the FLUX latent scale and shift
+WAN21_VAE_CONFIG = dict(dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                        temperal_downsample=[False, True, True], dropout=0.0)  # comfy/sd.py, "Wan 2.1 VAE"
+
+BIAS_STD = 0.02
+
+# TAESD is plain ReLU convolutions with residual blocks and no norms: He gain (sqrt 2) before ReLUs, a small gain on
+# the last conv of every residual branch (`Block.conv.4`) so the 12 blocks do not compound, gain 1 on the two
+# output convs. Measured on a 64 px image: every layer's activations have std 0.4-1.1, latent std about 1.6.
+TAESD_GAINS = ((r"\.conv\.4\.weight$", 0.3), (r"^taesd_(encoder\.14|decoder\.18)\.weight$", 1.0), (r"", math.sqrt(2.0)))
+
+# NAME -> recipe. `family` names the weights (flux_dev_fp8 has flux_dev's); `dtype` is the storage dtype;
+# `fp8` stores every >= 2-D weight as float8_e4m3fn; `gains`: (regex on the key, gain) for matrices, first match
+# wins, default 1.
+RECIPES: dict[str, dict] = {
+    "flux_dev": dict(family="flux_dev", dtype="bfloat16", fp8=False, gains=()),
+    "flux_dev_fp8": dict(family="flux_dev", dtype="bfloat16", fp8=True, gains=()),
+    "wan21_t2v": dict(family="wan21_t2v", dtype="bfloat16", fp8=False, gains=()),
+    "taesd_flux": dict(family="taesd_flux", dtype="float32", fp8=False, gains=TAESD_GAINS),
+    "wan21_vae": dict(family="wan21_vae", dtype="bfloat16", fp8=False, gains=()),
+}
+
+
+def gain_for(name: str, key: str) -> float:
+    import re
+
+    return next((g for pattern, g in RECIPES[name]["gains"] if re.search(pattern, key)), 1.0)
+
+
+def model_files(out_dir) -> dict[str, Path]:
+    """NAME -> the file path in `out_dir` (exists after a build)."""
+    out = Path(out_dir)
+    return {name: out / FILE_NAMES[name] for name in MODEL_FOLDERS}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ComfyUI on CPU
+
+
+def import_comfyui(comfyui) -> None:
+    """Import ComfyUI from a checkout on CPU (`--cpu` parsed before comfy.model_management is imported)."""
+    comfyui = Path(comfyui).expanduser().resolve()
+    if not ((comfyui / "main.py").is_file() and (comfyui / "comfy").is_dir()):
+        raise SystemExit(f"tiny_models: no ComfyUI checkout at {comfyui}")
+    if str(comfyui) not in sys.path:
+        sys.path.insert(0, str(comfyui))
+    import comfy.options
+
+    comfy.options.enable_args_parsing()
+    saved_argv = sys.argv
+    sys.argv = [str(comfyui / "main.py"), "--cpu"]
+    try:
+        import comfy.cli_args  # noqa: F401  (parses sys.argv once, on first import)
+        import comfy.model_management  # noqa: F401
+    finally:
+        sys.argv = saved_argv
+
+
+def _template(name: str) -> dict[str, tuple]:
+    """Key -> shape of NAME's state dict, from ComfyUI's own module built on the meta device."""
+    import torch
+    import comfy.ops
+
+    ops = comfy.ops.disable_weight_init
+    family = RECIPES[name]["family"]
+    with torch.device("meta"):
+        if family == "flux_dev":
+            import comfy.ldm.flux.model
+
+            module = comfy.ldm.flux.model.Flux(image_model="flux", operations=ops, **FLUX_DEV_CONFIG)
+        elif family == "wan21_t2v":
+            import comfy.ldm.wan.model
+
+            module = comfy.ldm.wan.model.WanModel(operations=ops, **WAN21_T2V_CONFIG)
+        elif family == "taesd_flux":
+            import comfy.taesd.taesd
+
+            module = comfy.taesd.taesd.TAESD(latent_channels=TAESD_LATENT_CHANNELS)
+        elif family == "wan21_vae":
+            import comfy.ldm.wan.vae
+
+            module = comfy.ldm.wan.vae.WanVAE(**WAN21_VAE_CONFIG)
+        else:
+            raise KeyError(name)
+        return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Weights
+
+
+def key_seed(seed: int, family: str, key: str) -> int:
+    """The generator seed of one tensor: a function of (seed, family, key) only."""
+    digest = hashlib.sha256(f"{seed}\0{family}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def init_tensor(key: str, shape: tuple, seed: int, family: str, gain: float = 1.0):
+    """One fp32 tensor of the recipe, drawn from its own generator (see the module docstring)."""
+    import torch
+
+    leaf = key.rsplit(".", 1)[-1]
+    if family == "taesd_flux" and key in ("vae_scale", "vae_shift"):
+        return torch.tensor(TAEF1_SCALE_SHIFT[0] if key == "vae_scale" else TAEF1_SCALE_SHIFT[1])
+    if leaf in ("gamma", "scale") or (leaf == "weight" and len(shape) == 1):
+        return torch.ones(shape)  # norm scales (RMSNorm/LayerNorm weights, Wan VAE gamma, FLUX q/k norm scale)
+    if leaf == "bias":
+        std = BIAS_STD
+    elif leaf == "modulation":
+        std = shape[-1] ** -0.5  # Wan: randn(1, n, dim) / dim ** 0.5
+    elif leaf == "weight" and len(shape) >= 2:
+        std = gain / math.sqrt(math.prod(shape[1:]))  # Linear (out, in), Conv (out, in, *kernel)
+    else:
+        raise ValueError(f"tiny_models: no init rule for {family} tensor {key} {shape}")
+    gen = torch.Generator().manual_seed(key_seed(seed, family, key))
+    return torch.empty(shape).normal_(0.0, std, generator=gen)
+
+
+def build_state_dict(name: str, seed: int, template: dict[str, tuple] | None = None, fp8: bool | None = None) -> dict:
+    """NAME's weights in storage dtypes, every tensor initialised in sorted key order from the seed.
+
+    `fp8=None` follows the recipe; False gives the unquantised weights (flux_dev's for flux_dev_fp8).
+    """
+    import torch
+
+    recipe = RECIPES[name]
+    template = _template(name) if template is None else template
+    dtype = getattr(torch, recipe["dtype"])
+    sd = {}
+    for key in sorted(template):
+        sd[key] = init_tensor(key, template[key], seed, recipe["family"], gain_for(name, key)).to(dtype)
+    return to_fp8(sd) if (recipe["fp8"] if fp8 is None else fp8) else sd
+
+
+def to_fp8(sd: dict) -> dict:
+    """Every >= 2-D weight as float8_e4m3fn (like released fp8 FLUX files); biases and norms keep their dtype."""
+    import torch
+
+    return {k: (v.to(torch.float8_e4m3fn) if k.endswith(".weight") and v.ndim >= 2 else v) for k, v in sd.items()}
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 23), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_atomic_safetensors(sd: dict, path: Path, metadata: dict) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(sd, str(tmp), metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors creates 0600 files
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_atomic_json(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Manifest and cache
+
+
+def read_manifest(out_dir) -> dict:
+    path = Path(out_dir) / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    if not isinstance(manifest.get("files"), dict):
+        manifest["files"] = {}
+    return manifest
+
+
+def is_cached(manifest: dict, out_dir, name: str, seed: int) -> bool:
+    """Trust the manifest (no hashing) unless version, seed or file size disagree."""
+    entry = manifest.get("files", {}).get(name)
+    path = model_files(out_dir)[name]
+    if not entry or entry.get("version") != VERSION or entry.get("seed") != seed:
+        return False
+    try:
+        return path.stat().st_size == entry.get("size")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path):
+    """Exclusive lock on the output folder: test sessions running at once build each file once."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(out_dir / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verification through the stock loaders
+
+
+def verify(name: str, path) -> str:
+    """Load `path` through ComfyUI's stock loader; check detection and keys. Returns a one-line description."""
+    import comfy.sd
+    import comfy.utils
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        file_keys = set(f.keys())
+    if MODEL_FOLDERS[name] == "diffusion_models":
+        patcher = comfy.sd.load_diffusion_model(str(path))
+        model = patcher.model
+        detected = type(model.model_config).__name__
+        model_keys = set(model.diffusion_model.state_dict())
+        cfg = model.model_config.unet_config
+        extra = (f"model_base.{type(model).__name__}, {cfg.get('image_model')}"
+                 f"{', guidance_in' if cfg.get('guidance_embed') else ''}, "
+                 f"weights loaded as {str(next(model.diffusion_model.parameters()).dtype).replace('torch.', '')}")
+        del patcher, model
+    else:
+        vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(str(path)))
+        vae.throw_exception_if_invalid()
+        cls = type(vae.first_stage_model)
+        detected = f"{cls.__module__}.{cls.__name__}"
+        model_keys = set(vae.first_stage_model.state_dict())
+        extra = f"{vae.latent_channels} latent channels, runs in {str(vae.vae_dtype).replace('torch.', '')}"
+        del vae
+    gc.collect()
+    problems = []
+    if detected != EXPECTED_DETECTION[name]:
+        problems.append(f"detected {detected}, expected {EXPECTED_DETECTION[name]}")
+    if model_keys - file_keys:
+        problems.append(f"missing keys {sorted(model_keys - file_keys)[:5]}")
+    if file_keys - model_keys:
+        problems.append(f"unused keys {sorted(file_keys - model_keys)[:5]}")
+    if problems:
+        raise RuntimeError(f"tiny_models: {path} failed verification: " + "; ".join(problems))
+    return f"{detected} ({extra})"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:7.1f} MiB"
+
+
+def _params(n: int) -> str:
+    return f"{n / 1e6:8.2f} M params"
+
+
+def build(names: list[str], out_dir: Path, seed: int, force: bool = False, do_verify: bool = True,
+          log=print) -> dict[str, Path]:
+    """Build the missing files of `names` into `out_dir` (ComfyUI already imported); returns model_files."""
+    import torch
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = model_files(out_dir)
+    with _locked(out_dir):
+        for stale in out_dir.glob(".*.tmp"):  # left by a killed build (no other build runs while we hold the lock)
+            stale.unlink(missing_ok=True)
+        manifest = read_manifest(out_dir)
+        manifest.update(version=VERSION, generator="tools/tiny_models.py")
+        todo = [n for n in names if force or not is_cached(manifest, out_dir, n, seed)]
+        to_verify, shared = [], {}  # shared: family -> unquantised weights still needed by a later name
+        for name in names:
+            entry = manifest["files"].get(name, {})
+            if name not in todo:
+                log(f"cached {name:13s} {files[name].name:32s} {_mib(entry['size'])} {_params(entry['params'])}")
+                if do_verify and not entry.get("verified"):
+                    to_verify.append(name)
+                continue
+            t0 = time.perf_counter()
+            recipe = RECIPES[name]
+            family = recipe["family"]
+            base = shared.pop(family, None)
+            if base is None:
+                base = build_state_dict(name, seed, fp8=False)
+            if any(RECIPES[n]["family"] == family for n in todo[todo.index(name) + 1:]):
+                shared[family] = base
+            sd = to_fp8(base) if recipe["fp8"] else base
+            params = sum(v.numel() for v in sd.values())
+            # One metadata entry only: safetensors keeps metadata in a hash map, so the order of several entries
+            # in the header (and the file's bytes) would vary from run to run.
+            meta = {METADATA_KEY: json.dumps(
+                {"name": name, "version": VERSION, "seed": seed, "family": family,
+                 "recipe": {k: v for k, v in recipe.items() if k != "family"}}, sort_keys=True)}
+            _write_atomic_safetensors(sd, files[name], meta)
+            del sd, base
+            gc.collect()
+            size = files[name].stat().st_size
+            manifest["files"][name] = dict(
+                file=files[name].name, folder=MODEL_FOLDERS[name], version=VERSION, seed=seed,
+                sha256=sha256_file(files[name]), size=size, params=params, torch=torch.__version__,
+                dtype=recipe["dtype"] + ("+float8_e4m3fn" if recipe["fp8"] else ""), verified=None)
+            _write_atomic_json(manifest, out_dir / MANIFEST_NAME)
+            log(f"built  {name:13s} {files[name].name:32s} {_mib(size)} {_params(params)} "
+                f"{time.perf_counter() - t0:6.1f} s")
+            to_verify.append(name)
+        shared.clear()
+        gc.collect()
+        if do_verify:
+            for name in to_verify:
+                t0 = time.perf_counter()
+                try:
+                    desc = verify(name, files[name])
+                except Exception:
+                    manifest["files"].pop(name, None)
+                    _write_atomic_json(manifest, out_dir / MANIFEST_NAME)
+                    files[name].unlink(missing_ok=True)
+                    raise
+                manifest["files"][name]["verified"] = desc
+                _write_atomic_json(manifest, out_dir / MANIFEST_NAME)
+                log(f"loads  {name:13s} as {desc} {time.perf_counter() - t0:6.1f} s")
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--comfyui", required=True, help="a ComfyUI checkout (imported on CPU)")
+    p.add_argument("--out", required=True, help="output folder (manifest.json goes there)")
+    p.add_argument("--only", default="", help=f"comma-separated names from {', '.join(MODEL_FOLDERS)}")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--force", action="store_true", help="rebuild even when cached")
+    p.add_argument("--no-verify", action="store_true", help="skip loading new files through the stock loaders")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(MODEL_FOLDERS)
+    unknown = [n for n in names if n not in MODEL_FOLDERS]
+    if unknown:
+        p.error(f"unknown model name(s) {unknown}; known: {', '.join(MODEL_FOLDERS)}")
+    names = [n for n in MODEL_FOLDERS if n in names]  # canonical order: flux_dev right before flux_dev_fp8
+    out = Path(args.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    manifest = read_manifest(out)
+    if not args.force and all(is_cached(manifest, out, n, args.seed) and (args.no_verify or
+                                                                          manifest["files"][n].get("verified"))
+                              for n in names):
+        for n in names:  # fast path: no torch, no ComfyUI
+            e = manifest["files"][n]
+            print(f"cached {n:13s} {e['file']:32s} {_mib(e['size'])} {_params(e['params'])}")
+        return 0
+    import_comfyui(args.comfyui)
+    build(names, out, args.seed, force=args.force, do_verify=not args.no_verify)
+    print(f"tiny_models: {len(names)} file(s) ready in {out} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
