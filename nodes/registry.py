@@ -1,11 +1,20 @@
 """The one list of nodes this pack registers. Node ids are a public contract: never rename or remove one."""
 from comfy_api.latest import ComfyExtension, io
 
+from .bridge_sampler import UnlockBridgeSampler, UnlockBridgeSigmas
 from .folders import register_model_folders
+from .prompt_apply import UnlockPromptApply
+from .prompt_import import UnlockPromptImport
 from .prompt_loader import UnlockPromptLoader
+from .prompt_mix import UnlockPromptMix
 
 NODES: list[type[io.ComfyNode]] = [
     UnlockPromptLoader,
+    UnlockPromptApply,
+    UnlockPromptMix,
+    UnlockPromptImport,
+    UnlockBridgeSampler,
+    UnlockBridgeSigmas,
 ]
 
 

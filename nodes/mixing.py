@@ -1,0 +1,53 @@
+"""The 'average' mixing mode in the host: one model evaluation per prompt per step, predictions averaged.
+
+All gated prompts of a mixture share one set of patched blocks (a PromptState with several entries); an
+APPLY_MODEL wrapper runs the model once per prompt, switching the active entry (or adding a context prompt's
+residual to the text conditioning), and returns the weighted mean of the x0 predictions. With weights summing
+to 1, averaging x0 predictions at the same (x, t) equals averaging velocities.
+"""
+import comfy.patcher_extension
+
+from .injection import PromptState, flux_object_patches, wan_object_patches
+from .model_info import check_prompt_fits, model_info
+
+WRAPPER_KEY = "unlock_restore.mixture"
+
+
+def apply_mixture(model, mixture, strength: float, node: str):
+    info = model_info(model)
+    for p in mixture.prompts:
+        check_prompt_fits(node, p, info, what="mixture's prompt")
+    patched = model.clone()
+    gated = [i for i, p in enumerate(mixture.prompts) if p.mode == "gated"]
+    slot = {i: j for j, i in enumerate(gated)}
+    state = None
+    if gated:
+        first = mixture.prompts[gated[0]]
+        state = PromptState([(mixture.prompts[i].prompt, mixture.prompts[i].gates) for i in gated], strength, node)
+        if info.arch == "flux":
+            patches = flux_object_patches(patched, state, first.blocks["double"], first.blocks["single"])
+        else:
+            patches = wan_object_patches(patched, state, first.blocks["blocks"])
+        for key, module in patches.items():
+            patched.add_object_patch(key, module)
+    residuals = {i: p.prompt for i, p in enumerate(mixture.prompts) if p.mode == "context"}
+    weights = list(mixture.weights)
+
+    def average(executor, x, t, c_concat, c_crossattn, control, transformer_options, **kwargs):
+        out = None
+        try:
+            for i, w in enumerate(weights):
+                if state is not None:
+                    state.active = slot.get(i)  # None for a context prompt: its residual rides on the text instead
+                c = c_crossattn
+                if i in residuals:
+                    c = c_crossattn + strength * residuals[i].to(c_crossattn).unsqueeze(0)
+                pred = w * executor(x, t, c_concat, c, control, transformer_options, **kwargs)
+                out = pred if out is None else out + pred
+        finally:
+            if state is not None:
+                state.active = 0
+        return out
+
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, WRAPPER_KEY, average)
+    return patched

@@ -1,0 +1,69 @@
+"""Apply Restoration Prompt: a patched clone of the MODEL (gated) and the matching CONDITIONING."""
+from comfy_api.latest import io
+
+from ..prompt_embeds import PromptMixture
+from .conditioning import prompt_conditioning
+from .injection import PromptState, flux_object_patches, wan_object_patches
+from .mixing import apply_mixture
+from .model_info import check_prompt_fits, model_info
+from .types import RestorationPromptType
+
+NODE = "Apply Restoration Prompt"
+
+
+def apply_prompt(model, prompt, strength: float, node: str = NODE):
+    """The patched MODEL clone (or the model itself in context mode). The input MODEL is never modified."""
+    if isinstance(prompt, PromptMixture):
+        return apply_mixture(model, prompt, strength, node)
+    info = model_info(model)
+    check_prompt_fits(node, prompt, info)
+    if prompt.mode == "context":
+        return model
+    state = PromptState([(prompt.prompt, prompt.gates)], strength, node)
+    patched = model.clone()
+    if info.arch == "flux":
+        patches = flux_object_patches(patched, state, prompt.blocks["double"], prompt.blocks["single"])
+    else:
+        patches = wan_object_patches(patched, state, prompt.blocks["blocks"])
+    for key, module in patches.items():
+        patched.add_object_patch(key, module)
+    return patched
+
+
+def prepare(model, restoration_prompt, strength: float = 1.0, conditioning=None, node: str = NODE):
+    """(MODEL, CONDITIONING) ready for the bridge sampler: what Apply Restoration Prompt outputs. Other nodes
+    (Restore, Train) call this so every path injects a prompt the same way; `node` names the caller in errors."""
+    return (apply_prompt(model, restoration_prompt, strength, node),
+            prompt_conditioning(node, restoration_prompt, conditioning, strength))
+
+
+class UnlockPromptApply(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnlockPromptApply",
+            display_name=NODE,
+            category="unlock-restore/prompts",
+            description="Injects a restoration prompt into the model (gated mode) or the conditioning (context "
+                        "mode). Sample with the CONDITIONING output: it is the empty prompt the restoration prompt "
+                        "was trained with, so no text encoder is needed.",
+            inputs=[
+                io.Model.Input("model", tooltip="The FLUX or Wan model the prompt was made for. It is not "
+                               "modified: a patched copy comes out."),
+                RestorationPromptType.Input("restoration_prompt", tooltip="From Load Restoration Prompt, Mix "
+                                            "Restoration Prompts or Train Restoration Prompt."),
+                io.Float.Input("strength", default=1.0, min=0.0, max=4.0, step=0.05,
+                               tooltip="Scales the injected prompt. 1.0 is what it was trained for; 0 gives the "
+                               "unprompted model."),
+                io.Conditioning.Input("conditioning", optional=True,
+                                      tooltip="Optional: the empty text encoded by the model's text encoder. Needed "
+                                      "only for prompts without a stored null context (official imports without "
+                                      "one); when connected it is used instead of the stored one, cut or padded "
+                                      "to the prompt's token count."),
+            ],
+            outputs=[io.Model.Output(display_name="model"), io.Conditioning.Output(display_name="conditioning")],
+        )
+
+    @classmethod
+    def execute(cls, model, restoration_prompt, strength, conditioning=None) -> io.NodeOutput:
+        return io.NodeOutput(*prepare(model, restoration_prompt, strength, conditioning))

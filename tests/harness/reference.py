@@ -1,0 +1,69 @@
+"""Independent reference of the official injection (method.md) and helpers to run host models directly."""
+import copy
+
+import torch
+import torch.nn.functional as F
+
+K = 8
+
+
+def make_prompt(arch, width, blocks, seed=0, **kw):
+    from unlock_restore.prompt_embeds import RestorationPrompt
+
+    g = torch.Generator().manual_seed(seed)
+    n = sum(blocks.values())
+    return RestorationPrompt(prompt=0.5 * torch.randn(K, width, generator=g), gates=torch.randn(n, generator=g),
+                             mode="gated", arch=arch, blocks=blocks,
+                             null_context=0.1 * torch.randn(K, 4096, generator=g),
+                             pooled=0.1 * torch.randn(768, generator=g) if arch == "flux" else None, **kw)
+
+
+def make_latent(arch, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn((1, 16, 8, 8) if arch == "flux" else (1, 16, 1, 8, 8), generator=g)
+
+
+def run_model(patcher, cond, x, sigma=0.4):
+    """x0 prediction through the host's own path: load, extra_conds, apply_model."""
+    import comfy.model_management
+
+    comfy.model_management.load_models_gpu([patcher])
+    extra = {k: v for k, v in cond[0][1].items()}
+    conds = patcher.model.extra_conds(noise=x, device=torch.device("cpu"), cross_attn=cond[0][0], **extra)
+    with torch.no_grad():  # the patcher's wrappers run as in sampling, where they reach transformer_options
+        return patcher.model.apply_model(x, torch.tensor([sigma]), transformer_options={"wrappers": patcher.wrappers},
+                                         **{k: v.cond for k, v in conds.items()})
+
+
+def reference_model(patcher, prompt, strength=1.0):
+    """The official injection written directly on a deep copy (method.md), independent of nodes/injection.py."""
+    import comfy.model_management
+    import comfy.model_patcher
+
+    # A patcher loaded earlier leaves its object patches applied on the shared model: copy a clean one.
+    comfy.model_management.unload_all_models()
+    model = copy.deepcopy(patcher.model)
+    dm = model.diffusion_model
+    P, a, s = prompt.prompt, prompt.gates, strength
+    if prompt.arch == "flux":
+        nd = len(dm.double_blocks)
+        for i, blk in enumerate(dm.double_blocks):
+            blk.txt_attn.qkv.register_forward_pre_hook(
+                lambda mod, args, i=i: (args[0] + s * a[i] * P.to(args[0]),) + args[1:])
+        for j, blk in enumerate(dm.single_blocks):
+            lin, D = blk.linear1, dm.hidden_size
+
+            def fwd(x, lin=lin, D=D, g=a[nd + j]):
+                x_txt = x.clone()
+                x_txt[:, :K] = x_txt[:, :K] + s * g * P.to(x)
+                qkv = F.linear(x_txt, lin.weight[:3 * D], lin.bias[:3 * D])
+                mlp = F.linear(x, lin.weight[3 * D:], lin.bias[3 * D:])
+                return torch.cat([qkv, mlp], dim=-1)
+            lin.forward = fwd
+    else:
+        for i, blk in enumerate(dm.blocks):
+            orig = blk.cross_attn.forward
+            blk.cross_attn.forward = (lambda x, c, *args, orig=orig, i=i, **kw:
+                                      orig(x, c, *args, **kw) + s * a[i] * orig(x, c + P.to(c), *args, **kw))
+    return comfy.model_patcher.ModelPatcher(model, load_device=patcher.load_device,
+                                            offload_device=patcher.offload_device)

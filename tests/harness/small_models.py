@@ -1,0 +1,59 @@
+"""Small FLUX / Wan models built in-process from ComfyUI's own classes (any size, float32, seeded weights).
+
+The stock file loaders only accept FLUX at hidden 3072; for fast exact tests (parity, gradients) the same
+classes are built here at a small width and wrapped in the host's ModelPatcher, as a loader would.
+Needs ComfyUI imported (the `comfy_host` fixture).
+"""
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+
+def seeded_init(module: torch.nn.Module, seed: int) -> None:
+    """Every parameter from its own generator (seed, name): independent of construction order."""
+    with torch.no_grad():
+        for name, p in sorted(module.named_parameters()):
+            g = torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:7],
+                                                             "little"))
+            if p.ndim >= 2:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
+            elif "norm" in name or name.endswith("scale"):
+                p.fill_(1.0)
+            else:
+                p.copy_(0.02 * torch.randn(p.shape, generator=g))
+
+
+def _patcher(config, seed: int):
+    import comfy.model_management
+    import comfy.model_patcher
+
+    config.set_inference_dtype(torch.float32, None)
+    model = config.get_model({}, device="cpu")
+    seeded_init(model.diffusion_model, seed)
+    model.diffusion_model.to(torch.float32)
+    cpu = torch.device("cpu")
+    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
+                                            offload_device=cpu)
+
+
+def small_flux(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2, single: int = 2):
+    import comfy.supported_models
+
+    head = hidden // heads
+    axes = [head - 2 * (head // 3 // 2 * 2), head // 3 // 2 * 2, head // 3 // 2 * 2]
+    unet = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
+                hidden_size=hidden, mlp_ratio=4.0, num_heads=heads, depth=depth, depth_single_blocks=single,
+                axes_dim=axes, theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True)
+    return _patcher(comfy.supported_models.Flux(unet), seed)
+
+
+def small_wan(seed: int = 0, dim: int = 64, heads: int = 2, layers: int = 2, ffn: int = 128):
+    import comfy.supported_models
+
+    unet = dict(image_model="wan2.1", model_type="t2v", patch_size=(1, 2, 2), text_len=512, in_dim=16, dim=dim,
+                ffn_dim=ffn, freq_dim=256, text_dim=4096, out_dim=16, num_heads=heads, num_layers=layers,
+                window_size=(-1, -1), qk_norm=True, cross_attn_norm=True, eps=1e-6)
+    return _patcher(comfy.supported_models.WAN21_T2V(unet), seed)

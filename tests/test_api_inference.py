@@ -1,0 +1,58 @@
+"""Tier 2 (real server, HTTP API): the inference graph runs on the tiny FLUX and Wan 2.1; errors leave the
+server serving."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from harness.graphs import bridge_graph, tiny_prompt, write_image
+
+MODELS = {"flux": ("flux_dev", "taesd_flux"), "wan21": ("wan21_t2v", "wan21_vae")}
+
+
+@pytest.fixture(scope="module")
+def served(comfy_server, tiny_models):
+    from unlock_restore.prompt_embeds import save_prompt
+
+    folder = comfy_server.base / "models" / "prompt_embeds"
+    for arch in MODELS:
+        save_prompt(tiny_prompt(arch), folder / f"tiny_{arch}.safetensors")
+    write_image(comfy_server.base / "input" / "odd.png", 37, 29)
+    return comfy_server, {arch: (tiny_models[u].name, tiny_models[v].name) for arch, (u, v) in MODELS.items()}
+
+
+def _outputs(server, entry):
+    images = [img for out in entry["outputs"].values() for img in out.get("images", [])]
+    assert images, f"no images in the outputs: {entry['outputs']}"
+    return [server.base / "output" / img.get("subfolder", "") / img["filename"] for img in images]
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_bridge_graph_succeeds(served, arch):
+    server, models = served
+    unet, vae = models[arch]
+    entry = server.run(bridge_graph(unet, vae, f"tiny_{arch}.safetensors", "odd.png", prefix=f"api_{arch}"))
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)
+    (path,) = _outputs(server, entry)
+    img = np.asarray(Image.open(path))
+    assert img.ndim == 3 and img.shape[2] == 3 and img.shape[0] >= 16 and img.shape[1] >= 16
+
+
+def test_errors_name_the_node_and_the_server_keeps_serving(served):
+    server, models = served
+    # A FLUX prompt on the Wan model: fails at execution with a message naming the node and the fix.
+    unet, vae = models["wan21"]
+    entry = server.run(bridge_graph(unet, vae, "tiny_flux.safetensors", "odd.png", prefix="api_bad"))
+    assert entry["status"]["status_str"] == "error"
+    err = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
+    assert err["node_type"] == "UnlockPromptApply"
+    assert "Apply Restoration Prompt" in err["exception_message"] and "made for FLUX" in err["exception_message"]
+    # A corrupt prompt file: the loader names the file and says what to do.
+    (server.base / "models" / "prompt_embeds" / "broken.safetensors").write_bytes(b"\x10\x00garbage")
+    entry = server.run(bridge_graph(unet, vae, "broken.safetensors", "odd.png", prefix="api_bad"))
+    err = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
+    assert err["node_type"] == "UnlockPromptLoader" and "broken.safetensors" in err["exception_message"]
+    # The next good job succeeds.
+    entry = server.run(bridge_graph(unet, vae, "tiny_wan21.safetensors", "odd.png", prefix="api_after"))
+    assert entry["status"]["status_str"] == "success"
