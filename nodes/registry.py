@@ -7,6 +7,7 @@ from .prompt_apply import UnlockPromptApply
 from .prompt_import import UnlockPromptImport
 from .prompt_loader import UnlockPromptLoader
 from .prompt_mix import UnlockPromptMix
+from .restore import UnlockRestore
 
 NODES: list[type[io.ComfyNode]] = [
     UnlockPromptLoader,
@@ -15,6 +16,7 @@ NODES: list[type[io.ComfyNode]] = [
     UnlockPromptImport,
     UnlockBridgeSampler,
     UnlockBridgeSigmas,
+    UnlockRestore,
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PURE = ("bridge", "prompt_embeds")
+PURE = ("bridge", "prompt_embeds", "imaging")
 HOST_MODULES = ("comfy", "comfy_api", "comfy_extras", "comfy_execution", "folder_paths", "nodes", "server",
                 "execution", "node_helpers", "latent_preview")
 
@@ -59,6 +59,8 @@ p = prompt_embeds.RestorationPrompt(prompt=torch.zeros(4, 8), gates=torch.zeros(
                                     blocks={{'blocks': 2}})
 prompt_embeds.save_prompt(p, {str(tmp_path / 'p.safetensors')!r})
 assert prompt_embeds.load_prompt({str(tmp_path / 'p.safetensors')!r}).tokens == 4
+from unlock_restore import imaging
+assert imaging.plan_windows(40, 33, 8) == [(0, 33), (25, 40)]
 leaked = sorted(m for m in sys.modules if m.split('.')[0] in {HOST_MODULES!r})
 assert not leaked, leaked
 print('PURE-OK')

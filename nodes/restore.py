@@ -1,0 +1,253 @@
+"""Restore (Bridge): the one-box path. MODEL + VAE + RESTORATION_PROMPT + IMAGE in, restored IMAGE out.
+
+Internally it is the wired graph Apply Restoration Prompt -> (RandomNoise, BasicGuider, Bridge Sampler, Bridge
+Schedule) -> SamplerCustomAdvanced, around a VAE encode of the degraded input (the bridge's Y) and a VAE decode
+(for one image whose size fits the model, bit for bit the same result; tests/test_restore.py checks it), plus what
+users' inputs need: padding to the model's size multiple (cropped back after decoding, so any
+size or aspect ratio works without distortion), alpha / gray channels, batches in memory-bounded chunks, tiled
+VAE for large images, and for Wan videos 4k+1 frame padding and overlapping temporal windows joined by a linear
+cross-fade in pixel space. The shape logic lives in the pure package imaging/ (tested exactly without a host).
+
+The sampler is the standard SAMPLER of Bridge Sampler (`KSAMPLER(sample_unlock_bridge)`) with the SIGMAS of
+Bridge Schedule, so packs that tile the diffusion itself (they take SAMPLER + SIGMAS) can reuse it directly for
+images too large to sample in one piece; this node only tiles the VAE.
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+import comfy.model_management
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+from comfy_api.latest import io
+
+from ..bridge import time_grid
+from ..imaging import (crop_to, largest_valid_window, max_overlap, merge_channels, pad_frames, pad_to_multiple,
+                       plan_windows, split_channels)
+from ..imaging.temporal import blend_window
+from .bridge_sampler import sample_unlock_bridge
+from .model_info import model_info
+from .prompt_apply import prepare
+from .types import RestorationPromptType
+
+NODE = "Restore (Bridge)"
+log = logging.getLogger("unlock_restore")
+
+# VAE tiles as the stock VAE Encode/Decode (Tiled) nodes use by default (pixels; frames for video VAEs).
+TILE_PIXELS, TILE_OVERLAP, TILE_FRAMES, TILE_FRAME_OVERLAP = 512, 64, 64, 8
+# Images are sampled in chunks of at most this many (padded) pixels per sampler call, at least one image each:
+# bounds the sampler's activation memory for long batches (e.g. video frames sent to FLUX one by one).
+CHUNK_PIXELS = 4 * 1024 * 1024
+SEED_MOD = 2 ** 64
+
+
+def _fail(problem: str, fix: str):
+    return ValueError(f"{NODE}: {problem}. {fix}")
+
+
+def _spatial_patch(model) -> int:
+    """The transformer's spatial patch size (FLUX: 2; Wan: patch_size (1, 2, 2) -> 2)."""
+    patch = getattr(model.get_model_object("diffusion_model"), "patch_size", 1) or 1
+    return int(patch[-1] if isinstance(patch, (tuple, list)) else patch)
+
+
+def _check_vae(model, vae, video: bool, label: str):
+    latent_format = model.get_model_object("latent_format")
+    vae_video = getattr(vae, "latent_dim", 2) == 3
+    if vae_video != video or getattr(vae, "latent_channels", None) != latent_format.latent_channels:
+        kind = "a video VAE" if vae_video else "an image VAE"
+        want = "the Wan VAE that matches the model (e.g. wan_2.1_vae)" if video else "the FLUX VAE (ae.safetensors)"
+        raise _fail(f"the connected VAE ({kind}, {getattr(vae, 'latent_channels', '?')} latent channels) does not "
+                    f"match the {label} model ({latent_format.latent_channels} latent channels)",
+                    f"Load {want} with Load VAE")
+
+
+class _Progress:
+    """One progress bar (and latent preview, and cancel) over every sampler call of this node."""
+
+    def __init__(self, model, total_steps: int):
+        self.total = total_steps
+        self.callback = latent_preview.prepare_callback(model, total_steps)
+        self.offset = 0
+
+    def for_call(self, steps: int):
+        offset = self.offset
+        self.offset += steps
+        return lambda step, x0, x, _total: self.callback(offset + step, x0, x, self.total)
+
+
+class UnlockRestore(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnlockRestore",
+            display_name=NODE,
+            category="unlock-restore",
+            description="Restores a degraded image, image batch or (with Wan) video with a restoration prompt, in "
+                        "one node: prompt injection, VAE encode, the diffusion-bridge sampler and VAE decode. Any "
+                        "size or aspect ratio (padded, then cropped back), alpha and grayscale are kept; long "
+                        "videos are restored in overlapping windows joined without seams.",
+            inputs=[
+                io.Model.Input("model", tooltip="The FLUX or Wan model the restoration prompt was made for "
+                               "(Load Diffusion Model). It is not modified."),
+                io.Vae.Input("vae", tooltip="The VAE of that model: the FLUX VAE (ae.safetensors) for FLUX, the "
+                             "Wan VAE for Wan."),
+                RestorationPromptType.Input("restoration_prompt", tooltip="Which degradation to remove: from Load "
+                                            "Restoration Prompt, Mix Restoration Prompts or Train Restoration "
+                                            "Prompt."),
+                io.Image.Input("image", tooltip="The degraded image(s). FLUX restores every image of a batch on "
+                               "its own; for Wan the batch is the frames of one video (e.g. from a video loader). "
+                               "Any size; gray, RGB and RGBA (alpha is kept as it is)."),
+                io.Float.Input("t0", default=0.4, min=0.01, max=1.0, step=0.01,
+                               tooltip="Where the bridge starts: how much noise is put on the degraded input. "
+                               "Higher removes stronger degradations but changes content more (0.4 is the "
+                               "paper's default)."),
+                io.Int.Input("steps", default=20, min=1, max=1000,
+                             tooltip="Model evaluations per image (per window for long videos). 20 is the "
+                             "paper's default; fewer is faster."),
+                io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True,
+                             tooltip="Seed of the starting noise. The same seed and inputs give the same result. "
+                             "Video windows use seed, seed + 1, ... in order."),
+                io.Float.Input("strength", default=1.0, min=0.0, max=4.0, step=0.05,
+                               tooltip="Scales the injected prompt. 1.0 is what it was trained for; 0 gives the "
+                               "unprompted model."),
+                io.Int.Input("window_frames", default=33, min=1, max=1025, step=4,
+                             tooltip="Wan only: frames restored together. Longer videos are split into windows "
+                             "of this length (33 as the official code; rounded down to 4k+1)."),
+                io.Int.Input("overlap_frames", default=8, min=0, max=512,
+                             tooltip="Wan only: frames shared by consecutive windows, cross-faded so the joins "
+                             "show no seam. At most half the window; 0 gives hard cuts."),
+                io.Float.Input("tile_vae_above_mp", default=4.0, min=0.0, max=1024.0, step=0.5,
+                               tooltip="Images (or video frames) larger than this many megapixels are VAE-encoded "
+                               "and decoded in tiles to save memory. 0 always tiles. Smaller ones use the normal "
+                               "VAE, which still falls back to tiles if memory runs out."),
+            ],
+            outputs=[io.Image.Output(display_name="image", tooltip="The restored image(s) or frames: same "
+                                     "count, size and channels as the input.")],
+        )
+
+    @classmethod
+    def execute(cls, model, vae, restoration_prompt, image, t0, steps, seed, strength=1.0, window_frames=33,
+                overlap_frames=8, tile_vae_above_mp=4.0) -> io.NodeOutput:
+        if not isinstance(image, torch.Tensor) or image.ndim != 4:
+            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise _fail(f"expected an IMAGE batch shaped (count, height, width, channels), got {shape}",
+                        "Connect an image output (Load Image, a video loader, ...)")
+        if image.shape[0] == 0:
+            raise _fail("the image batch is empty (0 images)", "Connect a node that outputs at least one image; "
+                        "check that the loader or batch selection upstream found something")
+        if image.shape[-1] not in (1, 2, 3, 4):
+            raise _fail(f"the image has {image.shape[-1]} channels; gray (1), gray + alpha (2), RGB (3) and RGBA "
+                        "(4) are supported", "Convert it to RGB first")
+
+        patched, cond = prepare(model, restoration_prompt, strength, node=NODE)  # prompt/model mismatch errors
+        info = model_info(model)
+        video = info.arch != "flux"
+        _check_vae(model, vae, video, info.label)
+
+        multiple = int(vae.spacial_compression_encode()) * _spatial_patch(model)
+        h, w = int(image.shape[1]), int(image.shape[2])
+        if h < multiple or w < multiple:
+            raise _fail(f"the image is {w}x{h} pixels, too small to restore: the smallest this model accepts is "
+                        f"{multiple}x{multiple} (each side at least {multiple} pixels)",
+                        "Use a larger image, or upscale it first (e.g. Upscale Image)")
+
+        rgb, layout = split_channels(image.float())
+        padded, _ = pad_to_multiple(rgb, multiple)
+        tiled = padded.shape[1] * padded.shape[2] > tile_vae_above_mp * 1e6
+        sigmas = time_grid(float(t0), int(steps))
+        guider = comfy.samplers.CFGGuider(patched)  # positive only, as the stock BasicGuider
+        guider.inner_set_conds({"positive": cond})
+        sampler = comfy.samplers.KSAMPLER(sample_unlock_bridge)
+        restorer = _Restorer(patched, vae, guider, sampler, sigmas, tiled)
+
+        if video:
+            out = restorer.video(padded, seed, window_frames, overlap_frames)
+        else:
+            out = restorer.images(padded, seed)
+        out = crop_to(out, h, w)
+        out = merge_channels(out, layout)
+        return io.NodeOutput(out.to(comfy.model_management.intermediate_device()))
+
+
+class _Restorer:
+    def __init__(self, model, vae, guider, sampler, sigmas, tiled: bool):
+        self.model, self.vae, self.guider, self.sampler, self.sigmas = model, vae, guider, sampler, sigmas
+        self.tiled = tiled
+        self.steps = int(sigmas.shape[-1]) - 1
+
+    # -- building blocks -------------------------------------------------------------------------------------
+    def encode(self, pixels):
+        if not self.tiled:
+            return self.vae.encode(pixels)  # the host retries tiled by itself on out-of-memory
+        return self.vae.encode_tiled(pixels, tile_x=TILE_PIXELS, tile_y=TILE_PIXELS, overlap=TILE_OVERLAP,
+                                     tile_t=TILE_FRAMES, overlap_t=TILE_FRAME_OVERLAP)
+
+    def decode(self, latent):
+        if not self.tiled:
+            images = self.vae.decode(latent)
+        else:  # as the stock VAE Decode (Tiled) node converts its pixel settings to latent units
+            compression = self.vae.spacial_compression_decode()
+            tile_t = overlap_t = None
+            temporal = self.vae.temporal_compression_decode()
+            if temporal is not None:
+                tile_t = max(2, TILE_FRAMES // temporal)
+                overlap_t = max(1, min(tile_t // 2, TILE_FRAME_OVERLAP // temporal))
+            images = self.vae.decode_tiled(latent, tile_x=TILE_PIXELS // compression, tile_y=TILE_PIXELS // compression,
+                                           overlap=TILE_OVERLAP // compression, tile_t=tile_t, overlap_t=overlap_t)
+        # A video decodes to (1, frames, H, W, C). Clamped here, so joining windows keeps values in [0, 1].
+        return images.reshape(-1, *images.shape[-3:]).float().clamp(0.0, 1.0)
+
+    def sample(self, latent, noise, seed, callback):
+        samples = self.guider.sample(noise, latent, self.sampler, self.sigmas, callback=callback,
+                                     disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+        return samples.to(comfy.model_management.intermediate_device())
+
+    # -- FLUX: independent images ----------------------------------------------------------------------------
+    def images(self, padded, seed):
+        count = padded.shape[0]
+        per_call = max(1, CHUNK_PIXELS // (padded.shape[1] * padded.shape[2]))
+        progress = _Progress(self.model, self.steps * -(-count // per_call))
+        out = []
+        for start in range(0, count, per_call):
+            end = min(count, start + per_call)
+            latent = self.encode(padded[start:end])
+            # Each image's noise is the seed's draw for its batch index (as the stock noise with a batch_index),
+            # so an image's result does not depend on how the batch is chunked.
+            noise = comfy.sample.prepare_noise(latent, seed, list(range(start, end)))
+            samples = self.sample(latent, noise, seed, progress.for_call(self.steps))
+            out.append(self.decode(samples)[: end - start])
+        return torch.cat(out, dim=0)
+
+    # -- Wan: one video, in overlapping temporal windows -----------------------------------------------------
+    def video(self, padded, seed, window_frames, overlap_frames):
+        step = self.vae.temporal_compression_decode() or 1
+        window = largest_valid_window(max(1, int(window_frames)), step)
+        if window != window_frames:
+            log.info("%s: window_frames %d rounded down to %d (%d k + 1 frames)", NODE, window_frames, window, step)
+        frames = padded.shape[0]
+        if frames > window and not 0 <= overlap_frames <= max_overlap(window):
+            raise _fail(f"overlap_frames is {overlap_frames} but may be at most {max_overlap(window)} with "
+                        f"window_frames {window} (half the window)",
+                        f"Lower overlap_frames to {min(8, max_overlap(window))}, or raise window_frames")
+        windows = plan_windows(frames, window, overlap_frames if frames > window else 0)
+        progress = _Progress(self.model, self.steps * len(windows))
+        result = None
+        for i, (s, e) in enumerate(windows):
+            clip, count = pad_frames(padded[s:e], step)  # 4k+1 frames: repeat the last, dropped after decoding
+            latent = self.encode(clip)
+            window_seed = (int(seed) + i) % SEED_MOD
+            noise = comfy.sample.prepare_noise(latent, window_seed)
+            samples = self.sample(latent, noise, window_seed, progress.for_call(self.steps))
+            decoded = self.decode(samples)[:count]
+            if result is None:
+                result = decoded.new_zeros((frames, *decoded.shape[1:]))
+            blend_window(result, decoded, windows, i)  # linear cross-fade over the overlap, in pixel space
+        return result
+
+
+__all__ = ["UnlockRestore", "NODE"]
