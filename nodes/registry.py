@@ -2,11 +2,15 @@
 from comfy_api.latest import ComfyExtension, io
 
 from .bridge_sampler import UnlockBridgeSampler, UnlockBridgeSigmas
+from .degrade import UnlockDegrade
 from .folders import register_model_folders
+from .image_pairs import UnlockImagePairs
+from .metrics import UnlockMetrics
 from .prompt_apply import UnlockPromptApply
 from .prompt_import import UnlockPromptImport
 from .prompt_loader import UnlockPromptLoader
 from .prompt_mix import UnlockPromptMix
+from .prompt_train import UnlockPromptTrain
 from .restore import UnlockRestore
 
 NODES: list[type[io.ComfyNode]] = [
@@ -17,6 +21,10 @@ NODES: list[type[io.ComfyNode]] = [
     UnlockBridgeSampler,
     UnlockBridgeSigmas,
     UnlockRestore,
+    UnlockPromptTrain,
+    UnlockImagePairs,
+    UnlockDegrade,
+    UnlockMetrics,
 ]
 
 

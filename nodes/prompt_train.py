@@ -1,0 +1,93 @@
+"""Train Restoration Prompt: learn a prompt against the loaded model, inside ComfyUI."""
+import time
+
+from comfy_api.latest import io, ui
+
+from .folders import save_path
+from .training import PromptTrainer, loss_graph, train
+from .types import RestorationPromptType
+
+NODE = "Train Restoration Prompt"
+
+
+class UnlockPromptTrain(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnlockPromptTrain",
+            display_name=NODE,
+            category="unlock-restore/training",
+            description="Learns a restoration prompt from paired clean/degraded images against the connected FLUX "
+                        "or Wan model. Only the prompt learns; the model's weights stay unchanged. Checkpoints are "
+                        "saved to models/prompt_embeds as it trains.",
+            not_idempotent=True,  # queueing the same graph again trains again
+            is_output_node=True,
+            is_experimental=True,
+            inputs=[
+                io.Model.Input("model", tooltip="The FLUX or Wan model to unlock (it stays frozen)."),
+                io.Vae.Input("vae", tooltip="The model's VAE, to encode the training pairs."),
+                io.Image.Input("clean_images", tooltip="Clean targets, paired one to one with degraded_images."),
+                io.Image.Input("degraded_images", tooltip="The same scenes degraded (Load Image Pairs, or Degrade "
+                               "Image applied to clean_images)."),
+                io.Int.Input("steps", default=500, min=1, max=1_000_000,
+                             tooltip="Optimisation steps to run (added to a resumed prompt's count)."),
+                io.Float.Input("learning_rate", default=1e-3, min=1e-7, max=1.0, step=1e-4, round=False,
+                               tooltip="AdamW learning rate for the prompt and gates."),
+                io.Int.Input("batch_size", default=1, min=1, max=64, tooltip="Pairs per step."),
+                io.Int.Input("resolution", default=512, min=0, max=4096, step=16,
+                             tooltip="Random square crops of this many pixels per step (0: whole images). "
+                             "Smaller crops train faster and use less memory."),
+                io.Float.Input("t0", default=0.4, min=0.01, max=1.0, step=0.01,
+                               tooltip="Bridge start time: train with the t0 you will restore with."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
+                             tooltip="Seeds initialisation, batches, times and noise."),
+                io.Combo.Input("mode", options=["gated", "context"], default="gated",
+                               tooltip="gated: the official injection (a prompt in every block with a learned "
+                               "gate). context: a residual on the text encoding (plain CONDITIONING)."),
+                io.Combo.Input("objective", options=["bridge", "naive"], default="bridge",
+                               tooltip="bridge: train on the diffusion-bridge states the sampler visits (the "
+                               "method). naive: the ordinary forward process on the degraded input (ablation)."),
+                RestorationPromptType.Input("restoration_prompt", optional=True,
+                                            tooltip="Resume from this prompt (e.g. a checkpoint); its step count "
+                                            "continues."),
+                io.String.Input("save_name", default="trained_prompt",
+                                tooltip="File name in models/prompt_embeds for checkpoints and the result. Empty: "
+                                "do not save."),
+                io.Int.Input("checkpoint_every", default=100, min=0, max=1_000_000,
+                             tooltip="Save a checkpoint every N steps (0: only at the end and on interrupt)."),
+                io.Boolean.Input("gradient_checkpointing", default=False,
+                                 tooltip="Recompute each block in the backward pass: much less memory, about a "
+                                 "third slower, same gradients."),
+                io.Conditioning.Input("conditioning", optional=True,
+                                      tooltip="The EMPTY text encoded with the model's text encoder; stored as the "
+                                      "prompt's null context. Without it a zero context is used (tests only)."),
+                io.Int.Input("tokens", default=0, min=0, max=1024,
+                             tooltip="Prompt length K (0: the model's default, 512 FLUX / 226 Wan)."),
+                io.String.Input("degradation", default="",
+                                tooltip="Label(s) stored in the prompt, e.g. 'haze' or 'rain, lowlight'."),
+            ],
+            outputs=[RestorationPromptType.Output(display_name="restoration_prompt"),
+                     io.Image.Output(display_name="loss_graph")],
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, **kwargs):
+        # A fresh fingerprint every time: queueing the same graph again trains again instead of returning the
+        # cached result (not_idempotent alone only stops reuse between nodes of one graph).
+        return time.time_ns()
+
+    @classmethod
+    def execute(cls, model, vae, clean_images, degraded_images, steps, learning_rate, batch_size, resolution, t0,
+                seed, mode, objective, restoration_prompt=None, save_name="trained_prompt", checkpoint_every=100,
+                gradient_checkpointing=False, conditioning=None, tokens=0, degradation="") -> io.NodeOutput:
+        path = save_path(NODE, save_name) if save_name.strip() else None
+        trainer = PromptTrainer(model, vae, clean_images, degraded_images, mode=mode, objective=objective, t0=t0,
+                                seed=seed, node=NODE, init=restoration_prompt, tokens=tokens,
+                                conditioning=conditioning, resolution=resolution,
+                                gradient_checkpointing=gradient_checkpointing, degradation=degradation)
+        settings = {"learning_rate": learning_rate, "batch_size": batch_size, "resolution": resolution,
+                    "seed": seed, "gradient_checkpointing": bool(gradient_checkpointing)}
+        prompt, before, after = train(trainer, steps, learning_rate, batch_size, checkpoint_every, path, settings)
+        text = (f"{prompt.describe()}. Step {trainer.steps_done}. Held-out loss {before:.6f} -> {after:.6f}"
+                f"{'; saved ' + path if path else ''}.")
+        return io.NodeOutput(prompt, loss_graph(trainer.history), ui=ui.PreviewText(text))

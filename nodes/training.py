@@ -1,0 +1,356 @@
+"""Prompt training inside the host: only P and the gates (or the context residual) learn; the model is frozen.
+
+Host pitfalls handled here (comfyui-host.md, "Training inside the host"):
+- nodes run under torch.inference_mode(): training leaves it, and weights loaded as inference tensors are
+  replaced by ordinary clones (values unchanged), one tensor at a time;
+- FLUX blocks update txt / x in place, which breaks plain autograd and makes non-reentrant checkpointing
+  silently wrong: a saved-tensors hook clones saved activations, and the optional gradient checkpointing is
+  re-entrant, on cloned block inputs, with P and the gates passed in so gradients reach them.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+import torch
+import torch.utils.checkpoint
+
+import comfy.model_management as mm
+import comfy.utils
+
+from ..bridge import OBJECTIVES, sample_times, training_states
+from ..prompt_embeds import ARCHS, RestorationPrompt, save_prompt
+from ..prompt_embeds.prompt import PACK_VERSION
+from .injection import PromptState, flux_object_patches, wan_object_patches
+from .model_info import check_prompt_fits, model_info
+
+log = logging.getLogger("unlock_restore")
+
+
+def _clone_saved(t: torch.Tensor) -> torch.Tensor:
+    return t.clone() if t.requires_grad and not t.is_leaf else t
+
+
+@contextlib.contextmanager
+def exact_inplace_autograd():
+    """Saved activations are private copies, so later in-place updates in the host's blocks cannot corrupt them."""
+    with torch.autograd.graph.saved_tensors_hooks(_clone_saved, lambda t: t):
+        yield
+
+
+def materialize_weights(module: torch.nn.Module) -> int:
+    """Replace inference tensors (parameters and buffers) by ordinary frozen clones, one at a time; returns the
+    count. Values are bit-identical; only autograd can now save them."""
+    count = 0
+    with torch.inference_mode(False), torch.no_grad():
+        for m in module.modules():
+            for name, p in list(m._parameters.items()):
+                if p is None:
+                    continue
+                if p.is_inference():
+                    m._parameters[name] = torch.nn.Parameter(p.clone(), requires_grad=False)
+                    count += 1
+                else:
+                    p.requires_grad_(False)
+            for name, b in list(m._buffers.items()):
+                if b is not None and b.is_inference():
+                    m._buffers[name] = b.clone()
+                    count += 1
+    return count
+
+
+def _block_replacements(arch: str, dm, trainables: list[torch.Tensor]) -> dict:
+    """Re-entrant gradient checkpointing per transformer block (exact with FLUX's in-place updates).
+
+    The block is taken from the model by index, not from the host's `original_block` closure, because
+    recomputation happens during backward, after the host's loop variable has moved on."""
+
+    def make(kind: str, index: int):
+        if arch == "flux":
+            block = dm.double_blocks[index] if kind == "double_block" else dm.single_blocks[index]
+        else:
+            block = dm.blocks[index]
+
+        def run(args, *tensors):
+            # Cloned inputs: the block's in-place updates must not alter what checkpoint keeps for recompute.
+            a = dict(args)
+            a.update({k: t.clone() for k, t in zip(_tensor_keys(args), tensors[:len(_tensor_keys(args))])})
+            with exact_inplace_autograd():
+                if arch == "flux" and kind == "double_block":
+                    img, txt = block(img=a["img"], txt=a["txt"], vec=a["vec"], pe=a["pe"],
+                                     attn_mask=a.get("attn_mask"), transformer_options=a.get("transformer_options"))
+                    return img, txt
+                if arch == "flux":
+                    return (block(a["img"], vec=a["vec"], pe=a["pe"], attn_mask=a.get("attn_mask"),
+                                  transformer_options=a.get("transformer_options")),)
+                return (block(a["img"], context=a["txt"], e=a["vec"], freqs=a["pe"], context_img_len=None,
+                              transformer_options=a["transformer_options"]),)
+
+        def replace(args, extra):
+            tensors = [args[k] for k in _tensor_keys(args)]
+            outs = torch.utils.checkpoint.checkpoint(lambda *t: run(args, *t), *tensors, *trainables,
+                                                     use_reentrant=True)
+            return {"img": outs[0], "txt": outs[1]} if len(outs) == 2 else {"img": outs[0]}
+        return replace
+
+    if arch == "flux":
+        kinds = [("double_block", i) for i in range(len(dm.double_blocks))]
+        kinds += [("single_block", i) for i in range(len(dm.single_blocks))]
+    else:
+        kinds = [("double_block", i) for i in range(len(dm.blocks))]
+    return {key: make(*key) for key in kinds}
+
+
+def _tensor_keys(args: dict) -> list[str]:
+    return sorted(k for k, v in args.items() if isinstance(v, torch.Tensor))
+
+
+class PromptTrainer:
+    """Everything one training run needs, prepared once: the patched model, latents, conditioning."""
+
+    def __init__(self, model, vae, clean: torch.Tensor, degraded: torch.Tensor, *, mode: str, objective: str,
+                 t0: float, seed: int, node: str, init: RestorationPrompt | None = None, tokens: int = 0,
+                 conditioning=None, resolution: int = 0, t_min: float = 1e-4, t_power: float = 1.0,
+                 gradient_checkpointing: bool = False, degradation: str = ""):
+        self.node, self.mode, self.objective = node, mode, objective
+        self.t0, self.t_min, self.t_power, self.seed = float(t0), float(t_min), float(t_power), int(seed)
+        self.degradation = degradation
+        if objective not in OBJECTIVES:
+            raise ValueError(f"{node}: objective must be one of {OBJECTIVES}, got {objective!r}.")
+        _check_pairs(node, clean, degraded)
+        info = model_info(model)
+        if info.arch is None:
+            raise ValueError(f"{node}: the connected MODEL is {info.label}; restoration prompts are trained on FLUX "
+                             "or Wan models. Load one with Load Diffusion Model.")
+        self.info = info
+        self.device = mm.get_torch_device()
+        self.steps_done = 0
+        self.history: list[float] = []
+
+        if init is not None:
+            check_prompt_fits(node, init, info, what="restoration prompt to resume from")
+            if init.mode != mode:
+                raise ValueError(f"{node}: the prompt to resume from is a {init.mode}-mode prompt but mode is {mode}. "
+                                 f"Set mode to {init.mode}, or start a new prompt (disconnect it).")
+            self.steps_done = int(init.provenance.get("training", {}).get("steps_done", 0))
+        k = init.tokens if init is not None else (tokens or ARCHS[info.arch].tokens)
+        self.null_context, self.pooled, self.null_source = self._null_context(init, conditioning, k)
+
+        with torch.inference_mode(False):
+            g = torch.Generator().manual_seed(self.seed)
+            width = 4096 if mode == "context" else info.width
+            if init is not None:
+                p0 = init.prompt.detach().float().clone()
+                g0 = init.gates.detach().float().clone() if init.gates is not None else None
+            else:
+                p0 = 0.02 * torch.randn(k, width, generator=g)  # the official init: P ~ N(0, 0.02^2), gates 0
+                g0 = torch.zeros(sum(info.blocks.values())) if mode == "gated" else None
+            self.prompt = p0.to(self.device).requires_grad_(True)
+            self.gates = g0.to(self.device).requires_grad_(True) if g0 is not None else None
+            self.trainables = [t for t in (self.prompt, self.gates) if t is not None]
+
+        self.patched = model.clone()
+        if mode == "gated":
+            state = PromptState([(self.prompt, self.gates)], 1.0, node)
+            if info.arch == "flux":
+                patches = flux_object_patches(self.patched, state, info.blocks["double"], info.blocks["single"])
+            else:
+                patches = wan_object_patches(self.patched, state, info.blocks["blocks"])
+            for key, module in patches.items():
+                self.patched.add_object_patch(key, module)
+        if gradient_checkpointing:
+            dm = self.patched.get_model_object("diffusion_model")
+            for (kind, i), fn in _block_replacements(info.arch, dm, self.trainables).items():
+                self.patched.set_model_patch_replace(fn, "dit", kind, i)
+
+        mm.load_models_gpu([self.patched])
+        self.base = self.patched.model
+        materialize_weights(self.base)
+        self.transformer_options = dict(self.patched.model_options.get("transformer_options", {}))
+        self.transformer_options["wrappers"] = self.patched.wrappers
+        self.clean, self.degraded = self._encode(vae, clean), self._encode(vae, degraded)
+        self.crop = self._latent_crop(vae, resolution)
+
+    # -- preparation ---------------------------------------------------------------------------------------
+    def _null_context(self, init, conditioning, k):
+        from .conditioning import fit_tokens
+
+        if conditioning is not None:
+            ctx, extra = conditioning[0][0], conditioning[0][1]
+            ctx = fit_tokens(ctx[:1].float().cpu(), k, self.info.arch)[0]
+            pooled = extra.get("pooled_output")
+            pooled = pooled[0].float().cpu() if pooled is not None and self.info.arch == "flux" else None
+            source = "connected text encoding"
+        elif init is not None and init.null_context is not None:
+            ctx, pooled, source = init.null_context.float(), init.pooled, "resumed prompt"
+        else:
+            log.warning("unlock-restore: %s has no empty-text encoding connected; training against a zero null "
+                        "context. For real models connect the empty text encoded by the model's text encoder.",
+                        self.node)
+            ctx, pooled, source = torch.zeros(k, 4096), None, "zeros (no text encoding connected)"
+        if self.info.arch == "flux" and pooled is None:
+            pooled = torch.zeros(768)
+        with torch.inference_mode(False):
+            return ctx.clone(), (pooled.clone() if pooled is not None else None), source
+
+    def _encode(self, vae, images: torch.Tensor) -> torch.Tensor:
+        pixels = images[..., :3]
+        # One image at a time: the Wan VAE reads a batch as the frames of one video. No graph: data, not weights.
+        with torch.no_grad():
+            latents = [vae.encode(pixels[i:i + 1]) for i in range(pixels.shape[0])]
+        with torch.inference_mode(False), torch.no_grad():
+            lat = torch.cat([l.clone() for l in latents]).to(self.device).float()
+            return self.base.process_latent_in(lat).clone()
+
+    def _latent_crop(self, vae, resolution: int) -> int | None:
+        if not resolution:
+            return None
+        down = vae.spacial_compression_encode()
+        size = max(2, (int(resolution) // down) // 2 * 2)  # whole patches (patch size 2)
+        h, w = self.clean.shape[-2:]
+        if size > min(h, w):
+            raise ValueError(f"{self.node}: resolution {resolution} is larger than the training images "
+                             f"({w * down}x{h * down} px). Lower it, or set 0 to train on whole images.")
+        return size
+
+    # -- training ------------------------------------------------------------------------------------------
+    def batch(self, size: int, gen: torch.Generator):
+        n = self.clean.shape[0]
+        idx = torch.randint(0, n, (size,), generator=gen) if size != n else torch.randperm(n, generator=gen)
+        x0, y = self.clean[idx], self.degraded[idx]
+        if self.crop:
+            h, w = x0.shape[-2:]
+            tops = torch.randint(0, (h - self.crop) // 2 + 1, (size,), generator=gen) * 2
+            lefts = torch.randint(0, (w - self.crop) // 2 + 1, (size,), generator=gen) * 2
+            x0 = torch.stack([a[..., t:t + self.crop, l:l + self.crop] for a, t, l in zip(x0, tops, lefts)])
+            y = torch.stack([a[..., t:t + self.crop, l:l + self.crop] for a, t, l in zip(y, tops, lefts)])
+        t = sample_times(size, self.t0, self.t_min, self.t_power, gen).to(self.device)
+        noise = torch.randn(x0.shape, generator=gen).to(self.device)
+        return x0, y, t, noise
+
+    def loss(self, x0, y, t, noise) -> torch.Tensor:
+        x_t = training_states(x0, y, t, noise, self.t0, self.objective)
+        ctx = self.null_context.to(self.device).unsqueeze(0)
+        if self.mode == "context":
+            ctx = ctx + self.prompt.unsqueeze(0)
+        ctx = ctx.expand(x0.shape[0], -1, -1)
+        extra = {}
+        if self.info.arch == "flux":
+            extra = {"pooled_output": self.pooled.to(self.device).unsqueeze(0).expand(x0.shape[0], -1),
+                     "guidance": 1.0}
+        conds = self.base.extra_conds(noise=x_t, device=self.device, cross_attn=ctx, **extra)
+        with exact_inplace_autograd():
+            pred = self.base.apply_model(x_t, t, transformer_options=self.transformer_options,
+                                         **{k: v.cond for k, v in conds.items()})
+        return torch.mean((pred.float() - x0.float()) ** 2)
+
+    def held_loss(self, batch_size: int) -> float:
+        """The loss on a fixed held batch (fixed images, crops, times and noise): comparable across steps."""
+        with torch.inference_mode(False), torch.no_grad():
+            gen = torch.Generator().manual_seed(self.seed + 1_000_003)
+            return float(self.loss(*self.batch(min(batch_size, self.clean.shape[0]), gen)))
+
+    def snapshot(self, settings: dict) -> RestorationPrompt:
+        with torch.inference_mode(False):
+            p = RestorationPrompt(
+                prompt=self.prompt.detach().float().cpu().clone(),
+                gates=self.gates.detach().float().cpu().clone() if self.gates is not None else None,
+                mode=self.mode, arch=self.info.arch, blocks=dict(self.info.blocks),
+                null_context=self.null_context.detach().cpu().clone(),
+                pooled=self.pooled.detach().cpu().clone() if self.pooled is not None else None,
+                guidance=1.0 if self.info.arch == "flux" else None, t0=self.t0,
+                provenance={"degradations": [d.strip() for d in self.degradation.split(",") if d.strip()],
+                            "base_model": self.info.describe(), "source": "trained", "pack_version": PACK_VERSION,
+                            "training": {**settings, "steps_done": self.steps_done, "objective": self.objective,
+                                         "null_context": self.null_source}})
+        return p.validate(name=f"{self.node} step {self.steps_done}")
+
+
+def _check_pairs(node: str, clean: torch.Tensor, degraded: torch.Tensor) -> None:
+    if clean.shape[0] == 0 or degraded.shape[0] == 0:
+        raise ValueError(f"{node}: an image batch is empty. Connect the clean and degraded images (e.g. Load Image "
+                         "Pairs, or an image and Degrade Image).")
+    if clean.shape != degraded.shape:
+        raise ValueError(f"{node}: the clean images {tuple(clean.shape)} and degraded images "
+                         f"{tuple(degraded.shape)} differ in shape; they must be pairs of the same size. Use Load "
+                         "Image Pairs, or make the degraded batch from the clean one with Degrade Image.")
+    for name, t in (("clean", clean), ("degraded", degraded)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{node}: the {name} images contain NaN or infinite values. Check the node that "
+                             "produced them.")
+
+
+def train(trainer: PromptTrainer, steps: int, lr: float, batch_size: int, checkpoint_every: int,
+          save_path: str | None, settings: dict):
+    """Run `steps` optimisation steps. Checkpoints are written atomically every `checkpoint_every` steps, on
+    interrupt and at the end; a NaN/inf loss stops with a clear error and keeps the last good prompt."""
+    node = trainer.node
+    pbar = comfy.utils.ProgressBar(steps)
+    gen = torch.Generator().manual_seed(trainer.seed + trainer.steps_done)
+    batch_size = max(1, int(batch_size))
+    held_before = trainer.held_loss(batch_size)
+
+    def save():
+        if save_path:
+            save_prompt(trainer.snapshot(settings), save_path)
+
+    with torch.inference_mode(False):
+        opt = torch.optim.AdamW(trainer.trainables, lr=lr, weight_decay=0.0)
+        started = time.perf_counter()
+        try:
+            for i in range(steps):
+                x0, y, t, noise = trainer.batch(batch_size, gen)
+                with torch.enable_grad():
+                    loss = trainer.loss(x0, y, t, noise)
+                    if not torch.isfinite(loss):
+                        save()  # the parameters are still those of the last good step
+                        raise FloatingPointError(
+                            f"{node}: the loss became {float(loss)} at step {trainer.steps_done + 1}, so training "
+                            f"stopped. The last good prompt (step {trainer.steps_done}) is kept"
+                            f"{' in ' + save_path if save_path else ''}. Lower the learning rate (now {lr}) and "
+                            "resume from it.")
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                opt.step()
+                trainer.steps_done += 1
+                trainer.history.append(float(loss.detach()))
+                if checkpoint_every and trainer.steps_done % checkpoint_every == 0:
+                    save()
+                if (i + 1) % max(1, steps // 10) == 0 or i == 0:
+                    log.info("unlock-restore: %s step %d (%d/%d) loss %.6f (%.2f s/step)", node, trainer.steps_done,
+                             i + 1, steps, float(loss), (time.perf_counter() - started) / (i + 1))
+                pbar.update(1)  # also raises on POST /interrupt
+        except mm.InterruptProcessingException:
+            save()  # nothing learned is lost: the checkpoint holds every completed step
+            raise
+    save()
+    held_after = trainer.held_loss(batch_size)
+    return trainer.snapshot(settings), held_before, held_after
+
+
+def loss_graph(history: list[float], width: int = 640, height: int = 320) -> torch.Tensor:
+    """The loss curve as an IMAGE (1, H, W, 3), with min/max labels."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    m = 40
+    draw.line([(m, 10), (m, height - m), (width - 10, height - m)], fill="black", width=1)
+    if history:
+        lo, hi = min(history), max(history)
+        span = (hi - lo) or 1.0
+        n = max(len(history) - 1, 1)
+        pts = [(m + (width - m - 10) * i / n, (height - m) - (height - m - 10) * (v - lo) / span)
+               for i, v in enumerate(history)]
+        if len(pts) > 1:
+            draw.line(pts, fill=(30, 90, 200), width=2)
+        draw.text((2, 10), f"{hi:.4g}", fill="black")
+        draw.text((2, height - m - 10), f"{lo:.4g}", fill="black")
+        draw.text((width // 2 - 40, height - m + 10), f"{len(history)} steps", fill="black")
+    arr = torch.from_numpy(np.asarray(img).astype("float32") / 255.0)
+    return arr.unsqueeze(0)
+
+
+__all__ = ["PromptTrainer", "train", "loss_graph", "materialize_weights", "exact_inplace_autograd"]
