@@ -4,9 +4,8 @@ import json
 import time
 
 import pytest
-from PIL import Image
 
-from harness.graphs import bridge_graph, write_image
+from harness.graphs import bridge_graph, write_public_domain_image
 
 MODELS = {"flux": ("flux_dev", "taesd_flux"), "wan21": ("wan21_t2v", "wan21_vae")}
 
@@ -34,7 +33,7 @@ def train_graph(unet, vae, image, save_name, steps, checkpoint_every=0, seed=0, 
 
 @pytest.fixture(scope="module")
 def served(comfy_server, tiny_models):
-    write_image(comfy_server.base / "input" / "train.png", 48, 48, seed=4)
+    write_public_domain_image(comfy_server.base / "input" / "train.png")
     return comfy_server, {a: (tiny_models[u].name, tiny_models[v].name) for a, (u, v) in MODELS.items()}
 
 

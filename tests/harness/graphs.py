@@ -34,6 +34,14 @@ def write_image(path: Path, width: int, height: int, seed: int = 0, mode: str = 
     return path
 
 
+def write_public_domain_image(path: Path, size: int = 48) -> Path:
+    """scikit-image's bundled 'astronaut' (Eileen Collins, NASA: public domain), resized, as a PNG input."""
+    from skimage import data
+
+    Image.fromarray(data.astronaut()).resize((size, size), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
 def bridge_graph(unet: str, vae: str, prompt_file: str, image: str, steps: int = 3, t0: float = 0.4,
                  seed: int = 1, prefix: str = "unlock_test") -> dict:
     """LoadImage -> VAEEncode -> UnlockPromptApply -> BasicGuider + UnlockBridgeSampler + UnlockBridgeSigmas +
