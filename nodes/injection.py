@@ -169,3 +169,13 @@ def wan_object_patches(patcher, state: PromptState, n_blocks: int) -> dict:
         key = f"diffusion_model.blocks.{i}.cross_attn"
         patches[key] = _gated_copy(patcher.get_model_object(key), _WanCrossAttn, state, i)
     return patches
+
+
+def install_prompt(patcher, state: PromptState, arch: str, blocks: dict) -> None:
+    """Add the gated injection of `state` to `patcher` (a clone) for the model family `arch`."""
+    if arch == "flux":
+        patches = flux_object_patches(patcher, state, blocks["double"], blocks["single"])
+    else:
+        patches = wan_object_patches(patcher, state, blocks["blocks"])
+    for key, module in patches.items():
+        patcher.add_object_patch(key, module)

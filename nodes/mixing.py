@@ -7,7 +7,7 @@ to 1, averaging x0 predictions at the same (x, t) equals averaging velocities.
 """
 import comfy.patcher_extension
 
-from .injection import PromptState, flux_object_patches, wan_object_patches
+from .injection import PromptState, install_prompt
 from .model_info import check_prompt_fits, model_info
 
 WRAPPER_KEY = "unlock_restore.mixture"
@@ -24,12 +24,7 @@ def apply_mixture(model, mixture, strength: float, node: str):
     if gated:
         first = mixture.prompts[gated[0]]
         state = PromptState([(mixture.prompts[i].prompt, mixture.prompts[i].gates) for i in gated], strength, node)
-        if info.arch == "flux":
-            patches = flux_object_patches(patched, state, first.blocks["double"], first.blocks["single"])
-        else:
-            patches = wan_object_patches(patched, state, first.blocks["blocks"])
-        for key, module in patches.items():
-            patched.add_object_patch(key, module)
+        install_prompt(patched, state, info.arch, first.blocks)
     residuals = {i: p.prompt for i, p in enumerate(mixture.prompts) if p.mode == "context"}
     weights = list(mixture.weights)
 

@@ -51,7 +51,9 @@ def check_prompt_fits(node: str, prompt, info: ModelInfo, what: str = "restorati
     if info.arch is None:
         raise ValueError(f"{node}: the connected MODEL is {info.label}. Restoration prompts work with FLUX and "
                          f"Wan models; load one with Load Diffusion Model.")
-    same_family = prompt.arch == info.arch
+    # Wan 2.1 and 2.2 share one architecture: ComfyUI loads Wan 2.2 A14B experts as Wan 2.1-type models, so
+    # within Wan the shape (width, blocks) decides, not the label.
+    same_family = prompt.arch == info.arch or {prompt.arch, info.arch} <= {"wan21", "wan22"}
     fits = same_family and (prompt.mode == "context"
                             or (prompt.width == info.width and dict(prompt.blocks) == info.blocks))
     if not fits:

@@ -3,7 +3,7 @@ from comfy_api.latest import io
 
 from ..prompt_embeds import PromptMixture
 from .conditioning import prompt_conditioning
-from .injection import PromptState, flux_object_patches, wan_object_patches
+from .injection import PromptState, install_prompt
 from .mixing import apply_mixture
 from .model_info import check_prompt_fits, model_info
 from .types import RestorationPromptType
@@ -21,12 +21,7 @@ def apply_prompt(model, prompt, strength: float, node: str = NODE):
         return model
     state = PromptState([(prompt.prompt, prompt.gates)], strength, node)
     patched = model.clone()
-    if info.arch == "flux":
-        patches = flux_object_patches(patched, state, prompt.blocks["double"], prompt.blocks["single"])
-    else:
-        patches = wan_object_patches(patched, state, prompt.blocks["blocks"])
-    for key, module in patches.items():
-        patched.add_object_patch(key, module)
+    install_prompt(patched, state, info.arch, prompt.blocks)
     return patched
 
 

@@ -22,7 +22,7 @@ import comfy.utils
 from ..bridge import OBJECTIVES, sample_times, training_states
 from ..prompt_embeds import ARCHS, RestorationPrompt, save_prompt
 from ..prompt_embeds.prompt import PACK_VERSION
-from .injection import PromptState, flux_object_patches, wan_object_patches
+from .injection import PromptState, install_prompt
 from .model_info import check_prompt_fits, model_info
 
 log = logging.getLogger("unlock_restore")
@@ -152,13 +152,8 @@ class PromptTrainer:
 
         self.patched = model.clone()
         if mode == "gated":
-            state = PromptState([(self.prompt, self.gates)], 1.0, node)
-            if info.arch == "flux":
-                patches = flux_object_patches(self.patched, state, info.blocks["double"], info.blocks["single"])
-            else:
-                patches = wan_object_patches(self.patched, state, info.blocks["blocks"])
-            for key, module in patches.items():
-                self.patched.add_object_patch(key, module)
+            install_prompt(self.patched, PromptState([(self.prompt, self.gates)], 1.0, node), info.arch,
+                           info.blocks)
         if gradient_checkpointing:
             dm = self.patched.get_model_object("diffusion_model")
             for (kind, i), fn in _block_replacements(info.arch, dm, self.trainables).items():
@@ -306,7 +301,7 @@ def train(trainer: PromptTrainer, steps: int, lr: float, batch_size: int, checkp
                     if not torch.isfinite(loss):
                         save()  # the parameters are still those of the last good step
                         raise FloatingPointError(
-                            f"{node}: the loss became {float(loss)} at step {trainer.steps_done + 1}, so training "
+                            f"{node}: the loss became {float(loss.detach())} at step {trainer.steps_done + 1}, so training "
                             f"stopped. The last good prompt (step {trainer.steps_done}) is kept"
                             f"{' in ' + save_path if save_path else ''}. Lower the learning rate (now {lr}) and "
                             "resume from it.")
@@ -314,12 +309,13 @@ def train(trainer: PromptTrainer, steps: int, lr: float, batch_size: int, checkp
                     loss.backward()
                 opt.step()
                 trainer.steps_done += 1
-                trainer.history.append(float(loss.detach()))
+                value = float(loss.detach())
+                trainer.history.append(value)
                 if checkpoint_every and trainer.steps_done % checkpoint_every == 0:
                     save()
                 if (i + 1) % max(1, steps // 10) == 0 or i == 0:
                     log.info("unlock-restore: %s step %d (%d/%d) loss %.6f (%.2f s/step)", node, trainer.steps_done,
-                             i + 1, steps, float(loss), (time.perf_counter() - started) / (i + 1))
+                             i + 1, steps, value, (time.perf_counter() - started) / (i + 1))
                 pbar.update(1)  # also raises on POST /interrupt
         except mm.InterruptProcessingException:
             save()  # nothing learned is lost: the checkpoint holds every completed step

@@ -88,7 +88,7 @@ def test_mismatches_are_refused_with_clear_errors(apply_node):
         (flux, make_prompt("flux", 32, {"double": 2, "single": 2}), ["width 32", "width 64"]),
         (flux, make_prompt("flux", 64, {"double": 19, "single": 38}), ["19 double + 38 single", "2 double + 2 single"]),
         (wan, make_prompt("wan21", 64, {"blocks": 30}), ["30 blocks", "2 blocks"]),
-        (wan, make_prompt("wan22", 64, {"blocks": 2}), ["Wan 2.2", "Wan 2.1"]),
+        (wan, make_prompt("wan22", 128, {"blocks": 2}), ["Wan 2.2", "width 128", "Wan 2.1 (width 64"]),
     ]
     for model, prompt, words in cases:
         with pytest.raises(ValueError) as e:
@@ -97,6 +97,16 @@ def test_mismatches_are_refused_with_clear_errors(apply_node):
         assert msg.startswith("Apply Restoration Prompt:"), msg
         for w in words:
             assert w in msg, (w, msg)
+
+
+def test_wan22_prompt_drives_a_wan_model_of_its_shape(apply_node):
+    """Wan 2.2 A14B experts load as Wan 2.1-type models: a Wan 2.2 prompt of the same width and blocks fits."""
+    model = small_wan()
+    prompt = make_prompt("wan22", 64, {"blocks": 2})
+    patched, cond = apply_node.execute(model=model, restoration_prompt=prompt, strength=1.0).result
+    x = make_latent("wan21")
+    torch.testing.assert_close(run_model(patched, cond, x), run_model(reference_model(model, prompt), cond, x),
+                               atol=2e-5, rtol=1e-4)
 
 
 def test_already_patched_model_is_refused(apply_node):
