@@ -119,7 +119,8 @@ def child(arm: str, comfyui: Path, steps: int, size: int) -> dict:
     run(1)  # warm-up: first-call costs (kernels, allocator) belong to no arm
     one, _ = run(1)
     many, peak = run(steps)
-    return {"arm": arm, "step_s": (many - one) / (steps - 1), "peak_bytes": peak}
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return {"arm": arm, "step_s": (many - one) / (steps - 1), "peak_bytes": peak, "device": device}
 
 
 def main() -> int:
@@ -161,7 +162,7 @@ def main() -> int:
         s["time_ratio"] = s["step_s_median"] / ref["step_s_median"]
         s["memory_ratio"] = s["peak_bytes_median"] / max(ref["peak_bytes_median"], 1)
         print(f"{arm:<14}{s['time_ratio']:>21.2f}x{s['memory_ratio']:>23.2f}x")
-    device = "cuda" if "cuda" in os.environ.get("UNLOCK_BENCH_DEVICE", "") else "cpu (or cuda if available)"
+    device = results["prompt"][0]["device"]
     record = {"benchmark": "train_vs_lora", "model": "tiny FLUX-dev (1 double block, 404M params), fp32",
               "image_size": args.size, "steps": args.steps, "repeats": args.repeats, "device": device,
               "arms": summary, "raw": results}

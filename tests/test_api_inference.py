@@ -39,6 +39,16 @@ def test_bridge_graph_succeeds(served, arch):
     assert img.ndim == 3 and img.shape[2] == 3 and img.shape[0] >= 16 and img.shape[1] >= 16
 
 
+def test_fp8_weights_compose_with_the_injection(served, tiny_models):
+    """fp8 weights kept in fp8 (cast at compute time) under the patched blocks."""
+    server, models = served
+    graph = bridge_graph(tiny_models["flux_dev_fp8"].name, models["flux"][1], "tiny_flux.safetensors", "odd.png",
+                         prefix="api_fp8", weight_dtype="fp8_e4m3fn")
+    entry = server.run(graph)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)
+    assert len(_outputs(server, entry)) == 1
+
+
 def test_errors_name_the_node_and_the_server_keeps_serving(served):
     server, models = served
     # A FLUX prompt on the Wan model: fails at execution with a message naming the node and the fix.

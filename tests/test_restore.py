@@ -312,8 +312,10 @@ def test_server_restores_an_odd_size_image_and_recovers_from_errors(comfy_server
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)
 
 
-def test_server_restores_a_wan_video(comfy_server, tiny_models):
-    """An animated PNG of 10 frames (not 4k+1, odd size) loads as a frame batch; Wan restores all 10."""
+@pytest.mark.parametrize("n_frames", [9, 10, 40])
+def test_server_restores_a_wan_video(comfy_server, tiny_models, n_frames):
+    """An animated PNG (odd size; 10 is not 4k+1; 40 spans two windows) loads as a frame batch; Wan restores
+    every frame."""
     from PIL import Image
 
     from unlock_restore.prompt_embeds import save_prompt
@@ -321,16 +323,17 @@ def test_server_restores_a_wan_video(comfy_server, tiny_models):
     folder = comfy_server.base / "models" / "prompt_embeds"
     folder.mkdir(parents=True, exist_ok=True)
     save_prompt(wan_prompt(), folder / "restore_wan_video.safetensors")
-    video = _smooth_images(10, 19, 27, motion=0.1)
+    video = _smooth_images(n_frames, 19, 27, motion=0.1)
     frames = [Image.fromarray((f.numpy() * 255).round().astype(np.uint8)) for f in video]
-    frames[0].save(comfy_server.base / "input" / "clip.png", save_all=True, append_images=frames[1:], duration=40)
-    graph = _graph(tiny_models, "restore_wan_video.safetensors", "clip.png")
+    clip = f"clip{n_frames}.png"
+    frames[0].save(comfy_server.base / "input" / clip, save_all=True, append_images=frames[1:], duration=40)
+    graph = _graph(tiny_models, "restore_wan_video.safetensors", clip)
     graph["1"]["inputs"]["unet_name"] = tiny_models["wan21_t2v"].name
     graph["2"]["inputs"]["vae_name"] = tiny_models["wan21_vae"].name
     entry = comfy_server.run(graph)
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)
     saved = entry["outputs"]["6"]["images"]
-    assert len(saved) == 10
+    assert len(saved) == n_frames
     for s in saved:
         with Image.open(comfy_server.base / "output" / s["subfolder"] / s["filename"]) as im:
             assert im.size == (27, 19)

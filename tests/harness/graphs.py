@@ -43,11 +43,11 @@ def write_public_domain_image(path: Path, size: int = 48) -> Path:
 
 
 def bridge_graph(unet: str, vae: str, prompt_file: str, image: str, steps: int = 3, t0: float = 0.4,
-                 seed: int = 1, prefix: str = "unlock_test") -> dict:
+                 seed: int = 1, prefix: str = "unlock_test", weight_dtype: str = "default") -> dict:
     """LoadImage -> VAEEncode -> UnlockPromptApply -> BasicGuider + UnlockBridgeSampler + UnlockBridgeSigmas +
     RandomNoise -> SamplerCustomAdvanced -> VAEDecode -> SaveImage."""
     return {
-        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": unet, "weight_dtype": "default"}},
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": unet, "weight_dtype": weight_dtype}},
         "2": {"class_type": "VAELoader", "inputs": {"vae_name": vae}},
         "3": {"class_type": "UnlockPromptLoader", "inputs": {"prompt_name": prompt_file}},
         "4": {"class_type": "UnlockPromptApply", "inputs": {"model": ["1", 0], "restoration_prompt": ["3", 0],
