@@ -74,8 +74,9 @@ def _block_replacements(arch: str, dm, trainables: list[torch.Tensor]) -> dict:
 
         def run(args, *tensors):
             # Cloned inputs: the block's in-place updates must not alter what checkpoint keeps for recompute.
+            keys = _tensor_keys(args)
             a = dict(args)
-            a.update({k: t.clone() for k, t in zip(_tensor_keys(args), tensors[:len(_tensor_keys(args))])})
+            a.update({k: t.clone() for k, t in zip(keys, tensors[:len(keys)])})
             with exact_inplace_autograd():
                 if arch == "flux" and kind == "double_block":
                     img, txt = block(img=a["img"], txt=a["txt"], vec=a["vec"], pe=a["pe"],
