@@ -65,6 +65,11 @@ class UnlockPromptTrain(io.ComfyNode):
                              tooltip="Prompt length K (0: the model's default, 512 FLUX / 226 Wan)."),
                 io.String.Input("degradation", default="",
                                 tooltip="Label(s) stored in the prompt, e.g. 'haze' or 'rain, lowlight'."),
+                io.Image.Input("validation_clean", optional=True,
+                               tooltip="Optional held-out clean image(s), not in the training pairs. With "
+                               "validation_degraded, the result is restored and scored (PSNR/SSIM) at the end."),
+                io.Image.Input("validation_degraded", optional=True,
+                               tooltip="The degraded version of validation_clean."),
             ],
             outputs=[RestorationPromptType.Output(display_name="restoration_prompt"),
                      io.Image.Output(display_name="loss_graph")],
@@ -79,8 +84,15 @@ class UnlockPromptTrain(io.ComfyNode):
     @classmethod
     def execute(cls, model, vae, clean_images, degraded_images, steps, learning_rate, batch_size, resolution, t0,
                 seed, mode, objective, restoration_prompt=None, save_name="trained_prompt", checkpoint_every=100,
-                gradient_checkpointing=False, conditioning=None, tokens=0, degradation="") -> io.NodeOutput:
+                gradient_checkpointing=False, conditioning=None, tokens=0, degradation="", validation_clean=None,
+                validation_degraded=None) -> io.NodeOutput:
         path = save_path(NODE, save_name) if save_name.strip() else None
+        if (validation_clean is None) != (validation_degraded is None):
+            raise ValueError(f"{NODE}: connect both validation_clean and validation_degraded (a held-out pair), or "
+                             "neither.")
+        if validation_clean is not None and validation_clean.shape != validation_degraded.shape:
+            raise ValueError(f"{NODE}: validation_clean {tuple(validation_clean.shape)} and validation_degraded "
+                             f"{tuple(validation_degraded.shape)} differ in shape; connect a matching pair.")
         trainer = PromptTrainer(model, vae, clean_images, degraded_images, mode=mode, objective=objective, t0=t0,
                                 seed=seed, node=NODE, init=restoration_prompt, tokens=tokens,
                                 conditioning=conditioning, resolution=resolution,
@@ -90,4 +102,24 @@ class UnlockPromptTrain(io.ComfyNode):
         prompt, before, after = train(trainer, steps, learning_rate, batch_size, checkpoint_every, path, settings)
         text = (f"{prompt.describe()}. Step {trainer.steps_done}. Held-out loss {before:.6f} -> {after:.6f}"
                 f"{'; saved ' + path if path else ''}.")
+        if validation_clean is not None and validation_degraded is not None:
+            text += " " + _validate(model, vae, prompt, validation_clean, validation_degraded, t0, seed)
         return io.NodeOutput(prompt, loss_graph(trainer.history), ui=ui.PreviewText(text))
+
+
+def _validate(model, vae, prompt, clean, degraded, t0: float, seed: int) -> str:
+    """Restore the held-out pair with the trained prompt (the Restore node's path) and score it against the
+    degraded input, with the official metrics. Without scikit-image it says how to get the numbers."""
+    from ..imaging.metrics import MissingScikitImage, psnr_ssim
+    from .restore import UnlockRestore
+
+    restored = UnlockRestore.execute(model=model, vae=vae, restoration_prompt=prompt, image=degraded, t0=t0,
+                                     steps=prompt.steps, seed=seed).result[0]
+    try:
+        before = psnr_ssim(degraded[..., :3], clean[..., :3])
+        after = psnr_ssim(restored[..., :3], clean[..., :3])
+    except MissingScikitImage:
+        return "Validation metrics need scikit-image (pip install scikit-image into ComfyUI's Python)."
+    mean = lambda rows, i: sum(r[i] for r in rows) / len(rows)  # noqa: E731
+    return (f"Validation ({clean.shape[0]} held-out image(s), {prompt.steps} steps): PSNR {mean(before, 0):.2f} -> "
+            f"{mean(after, 0):.2f} dB, SSIM {mean(before, 1):.4f} -> {mean(after, 1):.4f} (degraded -> restored).")

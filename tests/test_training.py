@@ -86,3 +86,19 @@ def test_bad_inputs_name_the_node(comfy_host, host_models):
     flux_prompt = _train(comfy_host, small_flux(), _vae(comfy_host, host_models, "flux"), "fluxp", steps=1).result[0]
     with pytest.raises(ValueError, match="made for FLUX"):
         _train(comfy_host, model, vae, "bad", steps=1, restoration_prompt=flux_prompt)
+
+
+def test_held_out_validation_pair_is_restored_and_scored(comfy_host, host_models):
+    clean, degraded = _pairs(n=4, seed=0)
+    val_clean, val_degraded = _pairs(n=1, seed=9)  # not among the training pairs
+    out = _train(comfy_host, small_flux(), _vae(comfy_host, host_models, "flux"), "validated", steps=3,
+                 validation_clean=val_clean, validation_degraded=val_degraded)
+    text = out.ui.as_dict()["text"][0]
+    assert "Validation (1 held-out image(s), 20 steps): PSNR " in text, text
+    psnr_before = float(text.split("PSNR ")[1].split(" ->")[0])
+    from unlock_restore.imaging.metrics import psnr_ssim
+
+    assert psnr_before == pytest.approx(psnr_ssim(val_degraded, val_clean)[0][0], abs=0.01)
+    with pytest.raises(ValueError, match="validation_clean .* differ in shape"):
+        _train(comfy_host, small_flux(), _vae(comfy_host, host_models, "flux"), "validated", steps=1,
+               validation_clean=val_clean, validation_degraded=degraded)
