@@ -13,6 +13,8 @@ from ..bridge import sample_bridge, time_grid
 
 SAMPLER_NODE = "Bridge Sampler"
 SIGMAS_NODE = "Bridge Schedule"
+T0_TOOLTIP = ("Where the bridge starts: how much noise is put on the degraded input. Higher removes stronger "
+              "degradations but changes content more (0.4 is the paper's default).")
 
 
 def sample_unlock_bridge(model, x, sigmas, extra_args=None, callback=None, disable=None):
@@ -63,9 +65,7 @@ class UnlockBridgeSigmas(io.ComfyNode):
                 io.Model.Input("model", tooltip="The model that will sample; checked to be a flow-matching model "
                                "(FLUX or Wan)."),
                 io.Float.Input("t0", default=0.4, min=0.01, max=1.0, step=0.01,
-                               tooltip="Where the bridge starts: how much noise is put on the degraded input. "
-                               "Higher removes stronger degradations but changes content more (0.4 is the "
-                               "paper's default)."),
+                               tooltip=T0_TOOLTIP),
                 io.Int.Input("steps", default=20, min=1, max=1000,
                              tooltip="Model evaluations. 20 is the paper's default."),
                 io.Float.Input("t_min", default=1e-4, min=1e-6, max=0.5, step=1e-4, round=False,

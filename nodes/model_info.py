@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import comfy.model_base
 
 from ..prompt_embeds import ARCHS
+from ..prompt_embeds.archs import blocks_text
 
 
 @dataclass
@@ -19,12 +20,6 @@ class ModelInfo:
         if self.arch is None:
             return self.label
         return f"{self.label} (width {self.width}, {blocks_text(self.blocks)})"
-
-
-def blocks_text(blocks: dict) -> str:
-    if set(blocks) == {"double", "single"}:
-        return f"{blocks['double']} double + {blocks['single']} single blocks"
-    return f"{sum(blocks.values())} blocks"
 
 
 def model_info(patcher) -> ModelInfo:

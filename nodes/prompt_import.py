@@ -5,7 +5,7 @@ import folder_paths
 from comfy_api.latest import io, ui
 
 from ..prompt_embeds import PromptFileError, load_official, save_prompt
-from .conditioning import ENCODERS, fit_tokens
+from .conditioning import ENCODERS, encoded_null_context
 from .folders import OFFICIAL_FOLDER, save_path
 from .types import RestorationPromptType
 
@@ -57,11 +57,8 @@ class UnlockPromptImport(io.ComfyNode):
         try:
             prompt = load_official(src, degradation=degradation.strip() or None, warn_missing=conditioning is None)
             if conditioning is not None:
-                context, extra = conditioning[0][0], conditioning[0][1]
-                # Cut/padded to K as the official code sees it (see conditioning.fit_tokens).
-                prompt.null_context = fit_tokens(context[:1].float().cpu(), prompt.tokens, prompt.arch)[0]
-                pooled = extra.get("pooled_output") if prompt.arch == "flux" else None
-                prompt.pooled = pooled[0].float().cpu() if pooled is not None else None
+                prompt.null_context, prompt.pooled = encoded_null_context(NODE, conditioning, prompt.tokens,
+                                                                          prompt.arch)
             save_prompt(prompt, dst)
         except PromptFileError as e:
             raise PromptFileError(f"{NODE}: {e}", kind=e.kind) from e

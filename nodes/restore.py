@@ -29,7 +29,7 @@ from ..bridge import time_grid
 from ..imaging import (crop_to, largest_valid_window, max_overlap, merge_channels, pad_frames, pad_to_multiple,
                        plan_windows, split_channels)
 from ..imaging.temporal import blend_window
-from .bridge_sampler import sample_unlock_bridge
+from .bridge_sampler import T0_TOOLTIP, sample_unlock_bridge
 from .model_info import model_info
 from .prompt_apply import prepare
 from .types import RestorationPromptType
@@ -103,9 +103,7 @@ class UnlockRestore(io.ComfyNode):
                                "its own; for Wan the batch is the frames of one video (e.g. from a video loader). "
                                "Any size; gray, RGB and RGBA (alpha is kept as it is)."),
                 io.Float.Input("t0", default=0.4, min=0.01, max=1.0, step=0.01,
-                               tooltip="Where the bridge starts: how much noise is put on the degraded input. "
-                               "Higher removes stronger degradations but changes content more (0.4 is the "
-                               "paper's default)."),
+                               tooltip=T0_TOOLTIP),
                 io.Int.Input("steps", default=20, min=1, max=1000,
                              tooltip="Model evaluations per image (per window for long videos). 20 is the "
                              "paper's default; fewer is faster."),

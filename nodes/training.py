@@ -22,6 +22,7 @@ import comfy.utils
 from ..bridge import OBJECTIVES, sample_times, training_states
 from ..prompt_embeds import ARCHS, RestorationPrompt, save_prompt
 from ..prompt_embeds.prompt import PACK_VERSION
+from .conditioning import encoded_null_context
 from .injection import PromptState, install_prompt
 from .model_info import check_prompt_fits, model_info
 
@@ -170,13 +171,8 @@ class PromptTrainer:
 
     # -- preparation ---------------------------------------------------------------------------------------
     def _null_context(self, init, conditioning, k):
-        from .conditioning import fit_tokens
-
         if conditioning is not None:
-            ctx, extra = conditioning[0][0], conditioning[0][1]
-            ctx = fit_tokens(ctx[:1].float().cpu(), k, self.info.arch)[0]
-            pooled = extra.get("pooled_output")
-            pooled = pooled[0].float().cpu() if pooled is not None and self.info.arch == "flux" else None
+            ctx, pooled = encoded_null_context(self.node, conditioning, k, self.info.arch)
             source = "connected text encoding"
         elif init is not None and init.null_context is not None:
             ctx, pooled, source = init.null_context.float(), init.pooled, "resumed prompt"

@@ -34,3 +34,10 @@ ARCHS: dict[str, Arch] = {
     "wan22": Arch("Wan 2.2", ("blocks",), 226, {"Wan2.2-TI2V-5B": (3072, {"blocks": 30}),
                                                "Wan2.2-T2V-A14B": (5120, {"blocks": 40})}),
 }
+
+
+def blocks_text(blocks: dict[str, int]) -> str:
+    """A block layout as a user reads it: '19 double + 38 single blocks' or '30 blocks'."""
+    if set(blocks) == {"double", "single"}:
+        return f"{blocks['double']} double + {blocks['single']} single blocks"
+    return f"{sum(blocks.values())} blocks"

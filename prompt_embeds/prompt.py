@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .archs import ARCHS, POOLED_WIDTH, TEXT_WIDTH
+from .archs import ARCHS, POOLED_WIDTH, TEXT_WIDTH, blocks_text
 from .errors import fail
 
 # Written into every file; bumped only when an older pack could no longer read new files correctly.
@@ -73,10 +73,7 @@ class RestorationPrompt:
     def describe(self) -> str:
         """One line for a user, e.g. 'Wan 2.1 gated prompt, 226 x 1536, 30 blocks, haze, no null context'."""
         arch = ARCHS[self.arch].label if self.arch in ARCHS else self.arch
-        if set(self.blocks) == {"double", "single"}:
-            blocks = f"{self.blocks['double']} double + {self.blocks['single']} single blocks"
-        else:
-            blocks = f"{self.n_blocks} blocks"
+        blocks = blocks_text(self.blocks)
         shape = " x ".join(str(s) for s in self.prompt.shape)
         degradations = ", ".join(self.provenance.get("degradations") or []) or "unspecified degradation"
         null = ("null context present" if self.has_null_context
