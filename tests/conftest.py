@@ -79,6 +79,22 @@ def comfy_server(comfyui_path, tiny_models, tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def workflow_server(comfyui_path, tiny_models, tmp_path_factory):
+    """A real ComfyUI server where every file the shipped workflows name exists: the tiny checkpoints under the
+    real model file names, the sample inputs in input/, stand-in prompt files, and the official .pt files when
+    ../shared/reference has them (harness/workflows.py)."""
+    from harness.workflows import install_workflow_env
+
+    base = install_workflow_env(make_base_dir(tmp_path_factory.mktemp("comfy-workflows")), tiny_models,
+                                OFFICIAL_DIR)
+    server = ComfyServer(comfyui_path, base).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def _tiny_builder():
     """tools/tiny_models.py as a module (its constants say which file goes in which models folder)."""
     import importlib.util

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: builds (or reuses) a test environment on a fresh machine, then runs every test.
 #   bash tests/run.sh [pytest args]
+#   bash tests/run.sh --print-python      (builds the environment and prints its python; runs no tests)
 # Tier 1 (bridge math, prompt files) always runs. Tier 2 (a real ComfyUI host) runs when a checkout is found
 # at $COMFYUI_PATH, else $HOME/ComfyUI; otherwise it is skipped with one loud line saying so.
 set -euo pipefail
@@ -43,9 +44,20 @@ fi
 if [ $have_host = 1 ]; then
   export COMFYUI_PATH="$HOST"
   echo "[tests/run.sh] tier 2: using ComfyUI host at $HOST"
+  # The browser workflow tests drive the real frontend in Debian chromium through playwright-core (pinned in
+  # tools/frontend.py, installed once into the cache, never into the repo). If this fails, those tests fail and
+  # say how to fix it; everything else still runs.
+  if modules=$("$VENV/bin/python" "$ROOT/tools/frontend.py" install --cache "$CACHE"); then
+    export UNLOCK_NODE_MODULES="$modules"
+  else
+    echo "[tests/run.sh] !!! could not install playwright-core: the browser workflow tests will fail !!!"
+  fi
 else
   echo "[tests/run.sh] !!! TIER 2 SKIPPED: no ComfyUI checkout at '$HOST'. Set COMFYUI_PATH=/path/to/ComfyUI to run the host tests. !!!"
 fi
 export UNLOCK_CACHE="$CACHE"
 cd "$ROOT"
+if [ "${1:-}" = "--print-python" ]; then  # for tools/demo.sh and .ci/run: the environment, without the tests
+  echo "$VENV/bin/python"; exit 0
+fi
 exec "$VENV/bin/python" -m pytest tests "$@"

@@ -1,0 +1,117 @@
+"""The shipped workflows on the tiny models: a ComfyUI base directory where every file a workflow names exists.
+
+Nothing in a workflow is rewritten to run it here except what a CPU cannot afford (TEST_BUDGET) and the one model
+with no tiny stand-in (TEXT_ENCODER_NODES): the tiny checkpoints are installed under the real model file names,
+the sample inputs are copied into input/, and small prompt files stand in for the trained/official ones.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+from .graphs import tiny_prompt
+from .host import REPO
+
+WORKFLOWS_DIR = REPO / "workflows"
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"unlock_tool_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+specs = _load_tool("workflow_specs")
+runner = _load_tool("unlock_run")
+
+# Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file a workflow loads.
+TINY_STANDINS = {specs.FLUX_UNET: "flux_dev", specs.FLUX_VAE: "taesd_flux", specs.WAN_UNET: "wan21_t2v",
+                 specs.WAN_VAE: "wan21_vae"}
+
+# What a 2-core CPU cannot afford: a real training budget (hundreds of steps at 256 px crops with 512 tokens).
+# Applied to the API graph here, and to the widgets in the browser test; nothing else is changed.
+TEST_BUDGET = {"UnlockPromptTrain": {"steps": 2, "resolution": 64, "tokens": 16}}
+
+# umt5-xxl has no tiny stand-in: ComfyUI builds its fixed 5.7 B-parameter configuration whatever the file holds.
+# The import workflow runs without it (the conditioning input is optional); its wiring is checked separately.
+TEXT_ENCODER_NODES = ("CLIPLoader", "CLIPTextEncode")
+
+# Prompt files the workflows load, made for the tiny models' shapes: file name -> arch.
+STANDIN_PROMPTS = {"flux_haze.safetensors": "flux", "wan_rain.safetensors": "wan21", "wan_haze.safetensors": "wan21"}
+
+
+def names() -> list[str]:
+    return list(specs.WORKFLOWS)
+
+
+def load_api(name: str) -> dict:
+    return json.loads((WORKFLOWS_DIR / "api" / f"{name}.json").read_text())
+
+
+def load_ui(name: str) -> dict:
+    return json.loads((WORKFLOWS_DIR / f"{name}.json").read_text())
+
+
+def with_test_budget(graph: dict) -> dict:
+    graph = json.loads(json.dumps(graph))
+    for node in graph.values():
+        node["inputs"].update(TEST_BUDGET.get(node["class_type"], {}))
+    return graph
+
+
+def without_text_encoder(graph: dict) -> dict:
+    """The graph minus the text-encoder nodes and every link from them (only optional inputs take them)."""
+    drop = {nid for nid, n in graph.items() if n["class_type"] in TEXT_ENCODER_NODES}
+    out = {}
+    for nid, node in graph.items():
+        if nid in drop:
+            continue
+        node = json.loads(json.dumps(node))
+        node["inputs"] = {k: v for k, v in node["inputs"].items() if not (isinstance(v, list) and v[0] in drop)}
+        out[nid] = node
+    return out
+
+
+def runnable(graph: dict) -> dict:
+    """What the tests run: the shipped graph with the CPU budget, without the encoder that has no stand-in."""
+    return without_text_encoder(with_test_budget(graph))
+
+
+def model_folders(tiny_models: dict[str, Path]) -> dict[str, list[tuple[Path, str]]]:
+    """models sub-folder -> [(tiny file, the real file name it is installed as)]."""
+    folders: dict[str, list[tuple[Path, str]]] = {}
+    for real, tiny in TINY_STANDINS.items():
+        folders.setdefault(specs.MODEL_FILES[real], []).append((tiny_models[tiny], real))
+    return folders
+
+
+def install_prompts(base: Path) -> None:
+    """(Re)write the stand-in prompt files; the import workflow overwrites wan_* with full-size ones."""
+    from unlock_restore.prompt_embeds import save_prompt
+
+    folder = base / "models" / "prompt_embeds"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (name, arch) in enumerate(STANDIN_PROMPTS.items()):
+        save_prompt(tiny_prompt(arch, seed=10 + i), folder / name)
+
+
+def install_workflow_env(base: Path, tiny_models: dict[str, Path], official_dir: Path | None) -> Path:
+    """Fill a ComfyUI base directory (made by host.make_base_dir) with what the workflows name."""
+    for folder, files in model_folders(tiny_models).items():
+        (base / "models" / folder).mkdir(parents=True, exist_ok=True)
+        for tiny, real in files:
+            dst = base / "models" / folder / real
+            if not dst.exists():
+                dst.symlink_to(Path(tiny).resolve())
+    install_prompts(base)
+    shutil.copytree(specs.INPUTS_DIR, base / "input", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md"))
+    if official_dir is not None and official_dir.is_dir():
+        dst = base / "models" / "prompt_embeds_official"
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in sorted(official_dir.glob("wan_*.pt")):
+            if not (dst / f.name).exists():
+                (dst / f.name).symlink_to(f.resolve())
+    return base

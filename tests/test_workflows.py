@@ -1,0 +1,150 @@
+"""The shipped workflows: API twins match their spec, UI twins describe the same graphs, and every API workflow
+runs through POST /prompt on the tiny models (installed under the real model file names; see harness/workflows)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from harness import workflows as wf
+
+NAMES = wf.names()
+
+
+# -- tier 1: the files ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_api_twin_is_generated_from_the_spec(name):
+    assert wf.load_api(name) == wf.specs.api_graph(name), (
+        f"workflows/api/{name}.json is stale: run python tools/workflow_specs.py")
+
+
+def test_no_stray_workflow_files():
+    """Every UI file has an API twin and a spec (and the reverse), so none ships untested."""
+    ui = {p.stem for p in wf.WORKFLOWS_DIR.glob("*.json")}
+    api = {p.stem for p in (wf.WORKFLOWS_DIR / "api").glob("*.json")}
+    assert ui == api == set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_thumbnail_is_a_small_jpeg(name):
+    path = wf.WORKFLOWS_DIR / f"{name}.jpg"
+    with Image.open(path) as img:
+        assert img.format == "JPEG" and min(img.size) >= 128
+    assert path.stat().st_size < 150_000
+
+
+def test_import_workflow_feeds_the_encoded_empty_text_to_every_import():
+    graph = wf.load_api("wan_import_official_prompts")
+    loader = wf.runner.nodes_of(graph, "CLIPLoader")
+    encode = wf.runner.nodes_of(graph, "CLIPTextEncode")
+    assert len(loader) == len(encode) == 1
+    assert graph[loader[0]]["inputs"]["type"] == "wan" and graph[encode[0]]["inputs"]["text"] == ""
+    assert graph[encode[0]]["inputs"]["clip"] == [loader[0], 0]
+    imports = wf.runner.nodes_of(graph, "UnlockPromptImport")
+    assert sorted(graph[i]["inputs"]["official_file"] for i in imports) == [f"wan_{n}.pt" for n in wf.specs.OFFICIAL]
+    assert all(graph[i]["inputs"]["conditioning"] == [encode[0], 0] for i in imports)
+
+
+def test_sample_inputs_exist_for_every_workflow():
+    for name in NAMES:
+        for node in wf.load_api(name).values():
+            inputs = node["inputs"]
+            if node["class_type"] == "LoadImage":
+                assert (wf.specs.INPUTS_DIR / inputs["image"]).is_file(), (name, inputs)
+            elif node["class_type"] == "LoadVideo":
+                assert (wf.specs.INPUTS_DIR / inputs["file"]).is_file(), (name, inputs)
+            elif node["class_type"] == "LoadImageSetFromFolderNode":
+                assert len(list((wf.specs.INPUTS_DIR / inputs["folder"]).glob("*.png"))) >= 2, (name, inputs)
+
+
+# -- tier 2: the real host -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_twin_matches_api(workflow_server, name):
+    """The editor's file and the API file are one graph: converting the UI file with the server's node schemas (as
+    the editor's Export (API) does) gives the API twin exactly."""
+    object_info = workflow_server.get("/object_info")
+    converted = wf.runner.ui_to_api(wf.load_ui(name), object_info)
+    api = wf.load_api(name)
+    strip = lambda g: {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in g.items()}  # noqa: E731
+    assert strip(converted) == strip(api)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_only_this_pack_and_core_nodes(workflow_server, name):
+    """Users need nothing but ComfyUI and this pack: every node is the host's own (nodes.py, comfy_extras) or ours."""
+    object_info = workflow_server.get("/object_info")
+    for nid, node in wf.load_api(name).items():
+        module = object_info[node["class_type"]]["python_module"]
+        assert module == "nodes" or module.startswith("comfy_extras.") or module == "custom_nodes.unlock-restore", (
+            nid, node["class_type"], module)
+
+
+def _output_files(server, entry) -> list:
+    files = []
+    for _, item in wf.runner.output_items(entry):
+        folder = server.base / item["type"] / item.get("subfolder", "")
+        files.append(folder / item["filename"])
+    return files
+
+
+def _frames(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "wan_import_official_prompts"])
+def test_api_workflow_runs_on_tiny_models(workflow_server, name):
+    graph = wf.runnable(wf.load_api(name))
+    entry = workflow_server.run(graph, timeout=1200)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[-3000:]
+    files = _output_files(workflow_server, entry)
+    assert files and all(f.is_file() for f in files), files
+    for f in files:
+        if f.suffix == ".png":
+            img = np.asarray(Image.open(f))
+            assert img.shape == (256, 256, 3) and img.std() > 0  # the sample's size, a real picture
+        elif f.suffix == ".mp4":
+            frames = _frames(f)
+            assert len(frames) == 17 and frames[0].shape == (128, 128, 3)
+    if name.endswith("_train_prompt"):
+        save = next(n for n in graph.values() if n["class_type"] == "UnlockPromptTrain")["inputs"]["save_name"]
+        saved = workflow_server.base / "models" / "prompt_embeds" / f"{save}.safetensors"
+        assert saved.is_file()
+        texts = [t for out in entry["outputs"].values() for t in out.get("text", [])]
+        assert any("Validation" in t and "PSNR" in t for t in texts), texts
+        wf.install_prompts(workflow_server.base)  # the stand-in prompts again, for the workflows that load them
+
+
+def test_import_workflow_converts_every_official_prompt(workflow_server):
+    official = workflow_server.base / "models" / "prompt_embeds_official"
+    if len(list(official.glob("wan_*.pt"))) != len(wf.specs.OFFICIAL):
+        pytest.skip(f"!!! official prompt checkpoints not found (expected wan_*.pt under ../shared/reference or "
+                    f"$UNLOCK_OFFICIAL_DIR): the import workflow cannot run here !!!")
+    from unlock_restore.prompt_embeds import load_official, load_prompt
+
+    graph = wf.runnable(wf.load_api("wan_import_official_prompts"))
+    try:
+        entry = workflow_server.run(graph, timeout=600)
+        assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[-3000:]
+        for name in wf.specs.OFFICIAL:
+            saved = load_prompt(workflow_server.base / "models" / "prompt_embeds" / f"wan_{name}.safetensors")
+            ref = load_official(official / f"wan_{name}.pt", warn_missing=False)
+            assert torch.equal(saved.prompt, ref.prompt) and torch.equal(saved.gates, ref.gates)
+            assert name in saved.provenance.get("degradations", []), saved.provenance
+        texts = [t for out in entry["outputs"].values() for t in out.get("text", [])]
+        assert len(texts) == len(wf.specs.OFFICIAL) and all("Saved wan_" in t for t in texts), texts
+    finally:
+        wf.install_prompts(workflow_server.base)  # wan_rain/wan_haze back to the tiny model's shape
+
+
+def test_templates_are_listed_and_served(workflow_server):
+    listed = workflow_server.get("/workflow_templates")
+    assert sorted(listed.get("unlock-restore", [])) == sorted(NAMES), listed
+    for name in NAMES:
+        status, _ = workflow_server.request("GET", f"/api/workflow_templates/unlock-restore/{name}.json")
+        assert status == 200, name

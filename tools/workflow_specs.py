@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""The shipped workflows, written once as API-format graphs (what POST /prompt runs), with their notes.
+
+    python tools/workflow_specs.py            # writes workflows/api/<name>.json
+    python tools/build_workflows.py --comfyui PATH   # then: the UI twins and thumbnails, made by the frontend
+
+The UI-format files (workflows/<name>.json, what drag-and-drop and the template browser load) are produced from
+these by the real ComfyUI frontend (tools/build_workflows.py), so both formats describe one graph. Only this
+pack's nodes and core nodes are used. Model file names are the Comfy-Org repackaged names users download;
+inputs are the samples in workflows/inputs/ (copy them into ComfyUI/input, or point the runner at your files).
+
+Stdlib only: imported by the tests, the headless runner and the demo.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
+API_DIR = WORKFLOWS_DIR / "api"
+INPUTS_DIR = WORKFLOWS_DIR / "inputs"
+
+# The model files the workflows load: models sub-folder -> file name (Comfy-Org's repackaged releases).
+FLUX_UNET = "flux1-dev.safetensors"           # models/diffusion_models
+FLUX_VAE = "ae.safetensors"                   # models/vae
+WAN_UNET = "wan2.1_t2v_1.3B_fp16.safetensors"  # models/diffusion_models
+WAN_VAE = "wan_2.1_vae.safetensors"           # models/vae
+WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"  # models/text_encoders (import workflow only)
+MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
+               WAN_TEXT_ENCODER: "text_encoders"}
+OFFICIAL = ("blur", "haze", "lowlight", "rain", "snow")  # the released Wan prompts, wan_<name>.pt
+
+_SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an fp8 copy with weight_dtype "
+               f"fp8_e4m3fn on 24 GB cards), `{FLUX_VAE}` in `models/vae`. No text encoder is needed: the "
+               "restoration prompt file carries its empty-text encoding.")
+_SETUP_WAN = (f"**Models**: `{WAN_UNET}` in `models/diffusion_models`, `{WAN_VAE}` in `models/vae`. No text "
+              "encoder is needed once the official prompts are imported (workflow *wan_import_official_prompts*).")
+_SAMPLES = "**Sample input**: copy `custom_nodes/unlock-restore/workflows/inputs/*` into `ComfyUI/input`."
+
+
+def _node(class_type: str, title: str, **inputs) -> dict:
+    return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
+
+
+def _restore(model, vae, prompt, image, *, seed: int = 0, window: int = 33, overlap: int = 8) -> dict:
+    return _node("UnlockRestore", "Restore (Bridge)", model=model, vae=vae, restoration_prompt=prompt, image=image,
+                 t0=0.4, steps=20, seed=seed, strength=1.0, window_frames=window, overlap_frames=overlap,
+                 tile_vae_above_mp=4.0)
+
+
+def flux_restore_image() -> dict:
+    return {
+        "1": _node("UNETLoader", "Load FLUX.1-dev", unet_name=FLUX_UNET, weight_dtype="default"),
+        "2": _node("VAELoader", "Load FLUX VAE", vae_name=FLUX_VAE),
+        "3": _node("UnlockPromptLoader", "Load Restoration Prompt", prompt_name="flux_haze.safetensors"),
+        "4": _node("LoadImage", "Degraded image", image="unlock_hazy_photo.png"),
+        "5": _restore(["1", 0], ["2", 0], ["3", 0], ["4", 0]),
+        "6": _node("SaveImage", "Save restored", images=["5", 0], filename_prefix="unlock/flux_restored"),
+    }
+
+
+def flux_restore_image_sampler() -> dict:
+    """The same restoration with the standard sampler plumbing: Apply -> guider, Bridge Sampler + Bridge Schedule
+    into SamplerCustomAdvanced (for users who combine it with LoRAs, other guiders or their own latents)."""
+    return {
+        "1": _node("UNETLoader", "Load FLUX.1-dev", unet_name=FLUX_UNET, weight_dtype="default"),
+        "2": _node("VAELoader", "Load FLUX VAE", vae_name=FLUX_VAE),
+        "3": _node("UnlockPromptLoader", "Load Restoration Prompt", prompt_name="flux_haze.safetensors"),
+        "4": _node("UnlockPromptApply", "Apply Restoration Prompt", model=["1", 0], restoration_prompt=["3", 0],
+                   strength=1.0),
+        "5": _node("LoadImage", "Degraded image", image="unlock_hazy_photo.png"),
+        "6": _node("VAEEncode", "Encode degraded", pixels=["5", 0], vae=["2", 0]),
+        "7": _node("BasicGuider", "Guider", model=["4", 0], conditioning=["4", 1]),
+        "8": _node("UnlockBridgeSampler", "Bridge Sampler"),
+        "9": _node("UnlockBridgeSigmas", "Bridge Schedule", model=["4", 0], t0=0.4, steps=20, t_min=0.0001),
+        "10": _node("RandomNoise", "Noise", noise_seed=0),
+        "11": _node("SamplerCustomAdvanced", "Sample", noise=["10", 0], guider=["7", 0], sampler=["8", 0],
+                    sigmas=["9", 0], latent_image=["6", 0]),
+        "12": _node("VAEDecode", "Decode", samples=["11", 0], vae=["2", 0]),
+        "13": _node("SaveImage", "Save restored", images=["12", 0], filename_prefix="unlock/flux_restored_sampler"),
+    }
+
+
+def _video_restore(prompt_nodes: dict, prompt_ref: list, video: str, prefix: str) -> dict:
+    graph = {
+        "1": _node("UNETLoader", "Load Wan2.1-T2V-1.3B", unet_name=WAN_UNET, weight_dtype="default"),
+        "2": _node("VAELoader", "Load Wan VAE", vae_name=WAN_VAE),
+        **prompt_nodes,
+        "10": _node("LoadVideo", "Degraded video", file=video),
+        "11": _node("GetVideoComponents", "Frames, audio, fps", video=["10", 0]),
+        "12": _restore(["1", 0], ["2", 0], prompt_ref, ["11", 0]),
+        "13": _node("CreateVideo", "Restored video", images=["12", 0], fps=["11", 2], audio=["11", 1]),
+        "14": _node("SaveVideo", "Save restored", video=["13", 0], filename_prefix=prefix, format="auto",
+                    codec="auto"),
+    }
+    return graph
+
+
+def wan_restore_video() -> dict:
+    return _video_restore({"3": _node("UnlockPromptLoader", "Load Restoration Prompt",
+                                      prompt_name="wan_rain.safetensors")},
+                          ["3", 0], "unlock_rainy_clip.mp4", "unlock/wan_restored")
+
+
+def wan_mix_prompts() -> dict:
+    return _video_restore({
+        "3": _node("UnlockPromptLoader", "Haze prompt", prompt_name="wan_haze.safetensors"),
+        "4": _node("UnlockPromptLoader", "Rain prompt", prompt_name="wan_rain.safetensors"),
+        "5": _node("UnlockPromptMix", "Mix Restoration Prompts", prompt_1=["3", 0], weight_1=1.0, prompt_2=["4", 0],
+                   weight_2=1.0, mode="average", weight_3=1.0, weight_4=1.0),
+    }, ["5", 0], "unlock_hazy_rainy_clip.mp4", "unlock/wan_mixed")
+
+
+def _degrade(title: str, image: list, degradation: str, strength: float, seed: int) -> dict:
+    # The optional second and third degradations are widgets: the editor saves them, so the API twin does too.
+    return _node("UnlockDegrade", title, image=image, degradation=degradation, strength=strength, seed=seed,
+                 degradation_2="none", strength_2=0.5, degradation_3="none", strength_3=0.5)
+
+
+def _train(unet: str, vae: str, title: str, degradation: str, strength: float, save_name: str, resolution: int,
+           checkpointing: bool) -> dict:
+    return {
+        "1": _node("UNETLoader", title, unet_name=unet, weight_dtype="default"),
+        "2": _node("VAELoader", "Load VAE", vae_name=vae),
+        "3": _node("LoadImageSetFromFolderNode", "Clean photos (input/unlock_clean_photos)",
+                   folder="unlock_clean_photos", resize_method="Crop"),
+        "4": _degrade("Make degraded copies", ["3", 0], degradation, strength, seed=0),
+        "5": _node("LoadImage", "Held-out photo (not in the folder)", image="unlock_validation_photo.png"),
+        "6": _degrade("Degrade held-out photo", ["5", 0], degradation, strength, seed=1),
+        "7": _node("UnlockPromptTrain", "Train Restoration Prompt", model=["1", 0], vae=["2", 0],
+                   clean_images=["3", 0], degraded_images=["4", 0], steps=500, learning_rate=0.001, batch_size=1,
+                   resolution=resolution, t0=0.4, seed=0, mode="gated", objective="bridge", save_name=save_name,
+                   checkpoint_every=100, gradient_checkpointing=checkpointing, tokens=0, degradation=degradation,
+                   validation_clean=["5", 0], validation_degraded=["6", 0]),
+        "8": _node("PreviewImage", "Loss", images=["7", 1]),
+        "9": _restore(["1", 0], ["2", 0], ["7", 0], ["6", 0]),
+        "10": _node("SaveImage", "Held-out photo restored", images=["9", 0], filename_prefix=f"unlock/{save_name}"),
+    }
+
+
+def flux_train_prompt() -> dict:
+    return _train(FLUX_UNET, FLUX_VAE, "Load FLUX.1-dev", "haze", 0.6, "flux_haze", 256, True)
+
+
+def wan_train_prompt() -> dict:
+    return _train(WAN_UNET, WAN_VAE, "Load Wan2.1-T2V-1.3B", "rain", 0.5, "my_wan_rain", 256, False)
+
+
+def wan_import_official_prompts() -> dict:
+    graph = {
+        "1": _node("CLIPLoader", "Load umt5 (Wan text encoder)", clip_name=WAN_TEXT_ENCODER, type="wan",
+                   device="default"),
+        "2": _node("CLIPTextEncode", "Empty text (the null context)", text="", clip=["1", 0]),
+    }
+    for i, name in enumerate(OFFICIAL):
+        graph[str(3 + i)] = _node("UnlockPromptImport", f"Import wan_{name}.pt", official_file=f"wan_{name}.pt",
+                                  save_name=f"wan_{name}", degradation=name, overwrite=True, conditioning=["2", 0])
+    return graph
+
+
+WORKFLOWS: dict[str, dict] = {
+    "flux_restore_image": {
+        "title": "Restore an image (FLUX.1-dev)",
+        "build": flux_restore_image,
+        "note": "# Restore an image with FLUX.1-dev\n\n" + _SETUP_FLUX + "\n\n**Prompt**: `flux_haze.safetensors` "
+                "in `models/prompt_embeds`, trained with *flux_train_prompt* (or any prompt made for FLUX.1-dev).\n"
+                "\n**Settings**: `t0` is how far the bridge starts from your image (0.3-0.5; higher removes heavier "
+                "degradation but may change details), `steps` 20 as the paper, `strength` 1.0 as trained. Any "
+                "image size works. " + _SAMPLES,
+    },
+    "flux_restore_image_sampler": {
+        "title": "Restore an image with the Bridge Sampler (FLUX.1-dev, advanced)",
+        "build": flux_restore_image_sampler,
+        "note": "# Bridge Sampler plumbing (FLUX.1-dev)\n\nThe same restoration as *flux_restore_image*, built from "
+                "the standard SAMPLER + SIGMAS pieces: Apply Restoration Prompt patches the MODEL and gives the "
+                "CONDITIONING; Bridge Sampler and Bridge Schedule go into SamplerCustomAdvanced with the encoded "
+                "degraded image as the latent. Add LoRAs before Apply.\n\n" + _SETUP_FLUX + "\n\n" + _SAMPLES,
+    },
+    "wan_restore_video": {
+        "title": "Restore a video (Wan2.1-T2V-1.3B)",
+        "build": wan_restore_video,
+        "note": "# Restore a video with Wan2.1-T2V-1.3B\n\n" + _SETUP_WAN + "\n\n**Prompt**: `wan_rain.safetensors`"
+                " (official, imported). Others: wan_blur, wan_haze, wan_lowlight, wan_snow.\n\n**Settings**: long "
+                "videos are restored in windows of `window_frames` (33 as the official code) with `overlap_frames` "
+                "cross-faded; audio and frame rate are kept. " + _SAMPLES,
+    },
+    "wan_mix_prompts": {
+        "title": "Mixed degradation: two prompts (Wan2.1-T2V-1.3B)",
+        "build": wan_mix_prompts,
+        "note": "# Haze and rain together: mix two prompts\n\n" + _SETUP_WAN + "\n\n`average` (the paper's mode) "
+                "runs the model once per prompt each step and averages: best quality, twice the time. `blend` "
+                "merges the prompts into one: the speed of a single prompt. Weights are relative. " + _SAMPLES,
+    },
+    "flux_train_prompt": {
+        "title": "Train a restoration prompt from your photos (FLUX.1-dev)",
+        "build": flux_train_prompt,
+        "note": "# Train a FLUX restoration prompt from clean photos\n\nPut clean photos in "
+                "`ComfyUI/input/unlock_clean_photos` (the sample folder has four). Degrade Image makes the degraded "
+                "copies (pick the degradation you want to remove); only the prompt learns, FLUX stays frozen.\n\n"
+                + _SETUP_FLUX + "\n\nSaves `models/prompt_embeds/flux_haze.safetensors` (checkpoints every 100 "
+                "steps; queue again to continue from it via Load Restoration Prompt). 500 steps at 256 px crops "
+                "with gradient checkpointing fit a 24 GB card; raise `resolution` for large photos. The held-out "
+                "photo is restored at the end and scored on the node.",
+    },
+    "wan_train_prompt": {
+        "title": "Train a restoration prompt from your photos (Wan2.1-T2V-1.3B)",
+        "build": wan_train_prompt,
+        "note": "# Train a Wan restoration prompt from clean photos\n\nPhotos train Wan as one-frame videos. Put "
+                "them in `ComfyUI/input/unlock_clean_photos`; Degrade Image makes rainy copies.\n\n" + _SETUP_WAN +
+                "\n\nSaves `models/prompt_embeds/my_wan_rain.safetensors`; use it in *wan_restore_video* instead of "
+                "the official prompt.",
+    },
+    "wan_import_official_prompts": {
+        "title": "Import the official Wan prompts",
+        "build": wan_import_official_prompts,
+        "note": "# Import the released Wan prompts (once)\n\nPut the official `wan_blur.pt`, `wan_haze.pt`, "
+                "`wan_lowlight.pt`, `wan_rain.pt`, `wan_snow.pt` in `models/prompt_embeds_official`, and "
+                f"`{WAN_TEXT_ENCODER}` in `models/text_encoders`. Run once: each becomes "
+                "`models/prompt_embeds/wan_<name>.safetensors` carrying the encoded empty text, so the restore "
+                "workflows need no text encoder. The .pt files are read as tensors only (never executed).",
+    },
+}
+
+
+def api_graph(name: str) -> dict:
+    return WORKFLOWS[name]["build"]()
+
+
+def write_api(out: Path = API_DIR) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in WORKFLOWS:
+        path = out / f"{name}.json"
+        path.write_text(json.dumps(api_graph(name), indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in write_api():
+        print(p)
+    sys.exit(0)
