@@ -357,7 +357,10 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
                 if not queue:
                     break
                 inputs[name] = queue.pop(0)
-                if control and queue and queue[0] in ("fixed", "increment", "decrement", "randomize"):
+                # The editor adds a 'control after generate' value after flagged inputs and, by name, after any
+                # seed input; a control word can never be an INT's value, so it is safe to recognise by content.
+                if (control or name in SEED_INPUTS) and queue and queue[0] in ("fixed", "increment", "decrement",
+                                                                                "randomize"):
                     queue.pop(0)
                 if queue and _upload_widget(spec, name) and queue[0] in ("image", "video", "audio", None, ""):
                     queue.pop(0)
