@@ -29,6 +29,9 @@ def test_quick_reproduction_reports_every_arm(comfyui_path, tmp_path):
             assert t["prompt_rms"] > 0 and (t["gates_abs_mean"] is None) == (arm == "bridge_context")
             assert arm == "bridge_context" or t["gates_abs_mean"] > 0
         assert list(d["steps_curve"]) == [str(s) for s in reproduce.QUICK["curve"]]
+        x = d["resolution_transfer"]
+        assert x["size"] != r["settings"]["eval_size"] and x["size"].split("x")[0] == str(reproduce.QUICK["transfer_short"])
+        assert all(math.isfinite(x[a]["psnr"]) for a in ("degraded", "unprompted", "bridge_gated")), name
         # The markdown is generated from the JSON: its row carries these exact numbers.
         row = next(line for line in md.splitlines() if line.startswith(f"| {name} ("))
         assert all(f"{d['arms'][a]['psnr']:.2f}" in row and f"{d['arms'][a]['ssim']:.3f}" in row
@@ -39,6 +42,7 @@ def test_quick_reproduction_reports_every_arm(comfyui_path, tmp_path):
     assert {"degraded", "unprompted", "average", "blend"} <= set(r["mixing"]["arms"])
     assert all(math.isfinite(v["psnr"]) for v in r["mixing"]["arms"].values())
     assert set(r["summary"]["mean"]) == set(reproduce.ARMS)
+    assert math.isfinite(r["ceiling"]["psnr"]) and f"{r['ceiling']['psnr']:.2f}" in md
     grid = tmp_path / reproduce.GRID_PATH
     assert grid.read_bytes()[:2] == b"\xff\xd8" and grid.stat().st_size < 300_000
     # --render-only regenerates the identical markdown from the JSON alone.
@@ -46,3 +50,18 @@ def test_quick_reproduction_reports_every_arm(comfyui_path, tmp_path):
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "reproduce.py"), "--render-only", "--out-dir",
                     str(tmp_path)], check=True, timeout=60)
     assert (tmp_path / reproduce.MD_PATH).read_text() == md
+
+
+def test_committed_reproduction_docs_match_the_json():
+    """docs/reproduction.md is exactly what --render-only makes from benchmarks/results/reproduction.json, and the
+    committed run used the full settings (not --quick) with every arm, the mixing and the step curve."""
+    r = json.loads((REPO / reproduce.JSON_PATH).read_text())
+    assert (REPO / reproduce.MD_PATH).read_text() == reproduce.render_markdown(r)
+    assert r["settings"]["command"] == "python benchmarks/reproduce.py"
+    assert {k: r["settings"][k] for k in reproduce.FULL} == {k: (list(v) if isinstance(v, tuple) else v)
+                                                             for k, v in reproduce.FULL.items()}
+    assert list(r["degradations"]) == list(reproduce.DEGRADATIONS)
+    assert all(set(d["arms"]) == set(reproduce.ARMS) for d in r["degradations"].values())
+    assert list(next(iter(r["degradations"].values()))["steps_curve"]) == [str(s) for s in reproduce.FULL["curve"]]
+    assert {"average", "blend", "unprompted"} <= set(r["mixing"]["arms"])
+    assert (REPO / reproduce.GRID_PATH).read_bytes()[:2] == b"\xff\xd8"

@@ -21,10 +21,11 @@ LICENCES = {
     "gravel": "CC0 (CC0Textures)",
     "chelsea": "CC0 (Stefan van der Walt)",
     "rocket": "public domain (SpaceX)",
+    "coins": "no known copyright restrictions (Brooklyn Museum)",
 }
 TRAIN = ["astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "camera", "brick", "grass",
          "gravel"]
-HELD_OUT = ["chelsea", "rocket"]
+HELD_OUT = ["chelsea", "rocket", "coins"]
 assert not set(TRAIN) & set(HELD_OUT)
 
 
