@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Small-scale reproduction of the paper's central claims on a FLUX-family model we can afford (issue 6).
 
-    python benchmarks/reproduce.py --comfyui PATH [--threads 1]        # the full run (~30 min on one CPU core)
+    python benchmarks/reproduce.py --comfyui PATH [--threads 2]        # the full run (26-31 min on two CPU cores)
     python benchmarks/reproduce.py --comfyui PATH --quick --out-dir DIR  # seconds: a tiny untrained model
     python benchmarks/reproduce.py --render-only                         # docs/reproduction.md from the JSON
 
