@@ -57,17 +57,13 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "soak.json")
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("UNLOCK_CACHE",
-                                                                       Path.home() / ".cache" / "unlock-restore")))
+    ap.add_argument("--cache", type=Path, default=demo.DEFAULT_CACHE)
     args = ap.parse_args(argv)
     if not args.comfyui or not (Path(args.comfyui) / "main.py").is_file():
         print("soak: error: pass --comfyui /path/to/ComfyUI", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="unlock-soak-"))
-    base = demo.make_base(work / "comfyui", demo.build_tiny_models(args.python, args.comfyui, args.cache))
-    server = unlock_run.LocalServer(args.comfyui, python=args.python, base_directory=base,
-                                    extra_args=["--cpu", "--database-url", "sqlite:///:memory:",
-                                                "--disable-api-nodes"], log_path=work / "comfyui.log").start()
+    server = demo.start_scratch_server(args.comfyui, args.python, args.cache, work / "comfyui", work / "comfyui.log")
     client = unlock_run.Client(server.url)
     parser = unlock_run.build_parser()
     results, rss = [], []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.host import REPO, InProcessHost, comfyui_candidate, find_comfyui, make_base_dir
+from harness.host import REPO, InProcessHost, comfyui_candidate, find_comfyui, load_tool, make_base_dir
 from harness.server import ComfyServer
 
 # The pack imported as a package named `unlock_restore`, the way a user's folder is a package. The repo root
@@ -97,12 +97,7 @@ def workflow_server(comfyui_path, tiny_models, tmp_path_factory):
 
 def _tiny_builder():
     """tools/tiny_models.py as a module (its constants say which file goes in which models folder)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("unlock_tiny_models", REPO / "tools" / "tiny_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("tiny_models")
 
 
 def _model_folders(tiny_models: dict[str, Path]) -> dict[str, list[Path]]:

@@ -12,7 +12,6 @@ Missing ones FAIL the tests with the command to fix it; UNLOCK_SKIP_BROWSER=1 sk
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import urllib.request
@@ -20,11 +19,9 @@ import urllib.request
 import pytest
 
 from harness import workflows as wf
-from harness.host import PACK_FOLDER_NAME, REPO
+from harness.host import PACK_FOLDER_NAME, REPO, load_tool
 
-_spec = importlib.util.spec_from_file_location("unlock_frontend", REPO / "tools" / "frontend.py")
-frontend = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(frontend)
+frontend = load_tool("frontend")
 
 # The import workflow overwrites the stand-in prompts with full-size ones: it runs last, and they are rewritten.
 NAMES = sorted(wf.names(), key=lambda n: (n == "wan_import_official_prompts", wf.names().index(n)))

@@ -17,7 +17,6 @@ Run it with a Python that can run ComfyUI (e.g. the test venv that `bash tests/r
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import json
 import shutil
@@ -32,15 +31,9 @@ THUMB_WIDTH = 512
 THUMB_MAX_BYTES = 80_000
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-specs = _load(REPO / "tools" / "workflow_specs.py", "unlock_workflow_specs")
-frontend = _load(REPO / "tools" / "frontend.py", "unlock_frontend")
+sys.path.insert(0, str(REPO / "tools"))  # tools/ holds only scripts; the pack's own packages stay off sys.path
+import frontend  # noqa: E402
+import workflow_specs as specs  # noqa: E402
 
 
 def api_twin(name: str) -> dict:

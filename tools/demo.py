@@ -46,11 +46,22 @@ JOBS = [  # (label, workflow, runner overrides)
 ]
 
 
+DEFAULT_CACHE = Path(os.environ.get("UNLOCK_CACHE", Path.home() / ".cache" / "unlock-restore"))
+
+
 def build_tiny_models(python: str, comfyui: Path, cache: Path) -> Path:
     out = cache / "tiny-models-v1"
     subprocess.run([python, str(REPO / "tools" / "tiny_models.py"), "--comfyui", str(comfyui), "--out", str(out)],
                    check=True)
     return out
+
+
+def start_scratch_server(comfyui: Path, python: str, cache: Path, base: Path,
+                         log_path: Path) -> unlock_run.LocalServer:
+    """A ComfyUI with the tiny models under the real file names in a scratch base directory, started."""
+    base = make_base(base, build_tiny_models(python, comfyui, cache))
+    return unlock_run.LocalServer(comfyui, python=python, base_directory=base,
+                                  extra_args=list(unlock_run.SCRATCH_ARGS), log_path=log_path).start()
 
 
 def make_base(base: Path, tiny_dir: Path) -> Path:
@@ -114,8 +125,7 @@ def main(argv=None) -> int:
                     help="a ComfyUI checkout (default $COMFYUI_PATH)")
     ap.add_argument("--out", type=Path, default=Path("unlock_demo"))
     ap.add_argument("--python", default=sys.executable, help="the Python that runs ComfyUI (default: this one)")
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("UNLOCK_CACHE",
-                                                                       Path.home() / ".cache" / "unlock-restore")))
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     args = ap.parse_args(argv)
     if not args.comfyui or not (Path(args.comfyui) / "main.py").is_file():
         print("demo: error: pass --comfyui /path/to/ComfyUI (a checkout with main.py)", file=sys.stderr)
@@ -124,11 +134,7 @@ def main(argv=None) -> int:
     out = args.out.resolve()
     if (out / "comfyui").exists():
         shutil.rmtree(out / "comfyui")  # a fresh scratch ComfyUI each run (the outputs folder is kept)
-    base = make_base(out / "comfyui", build_tiny_models(args.python, args.comfyui, args.cache))
-    server = unlock_run.LocalServer(args.comfyui, python=args.python, base_directory=base,
-                                    extra_args=["--cpu", "--database-url", "sqlite:///:memory:",
-                                                "--disable-api-nodes"],
-                                    log_path=out / "comfyui.log").start()
+    server = start_scratch_server(args.comfyui, args.python, args.cache, out / "comfyui", out / "comfyui.log")
     try:
         reports = run_jobs(unlock_run.Client(server.url), server, out)
     finally:

@@ -222,6 +222,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# A throwaway server (demo, soak, tests): CPU only, an in-memory database, no paid API nodes.
+SCRATCH_ARGS = ("--cpu", "--database-url", "sqlite:///:memory:", "--disable-api-nodes")
+
+
 class LocalServer:
     """`python main.py --listen 127.0.0.1` in its own process group; stop() ends the whole group."""
 

@@ -2,12 +2,23 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_FOLDER_NAME = "unlock-restore"  # a hyphenated name, as users clone it: proves relative imports work
+
+
+@functools.cache  # one module object per tool: the harness and the tests share its classes (e.g. RunError)
+def load_tool(name: str):
+    """A script from tools/ (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(f"unlock_tool_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def comfyui_candidate() -> Path:

@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -13,63 +9,23 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from .host import load_tool
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_runner = load_tool("unlock_run")
+free_port = _runner.free_port
 
 
-class ComfyServer:
+class ComfyServer(_runner.LocalServer):
+    """The runner's LocalServer (its own process group, started and stopped the same way) with the scratch flags,
+    plus the HTTP helpers the tests assert with (status codes, not exceptions)."""
+
     def __init__(self, comfyui: Path, base: Path, python: str = sys.executable, extra_args: tuple = ()):
-        self.comfyui = Path(comfyui)
-        self.base = Path(base)
-        self.python = python
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = self.base / "server.log"
-        self.extra_args = list(extra_args)
-        self.proc: subprocess.Popen | None = None
+        super().__init__(comfyui, python, base_directory=Path(base),
+                         extra_args=[*_runner.SCRATCH_ARGS, *extra_args], log_path=Path(base) / "server.log")
         self.client_id = uuid.uuid4().hex
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, timeout: float = 180.0) -> "ComfyServer":
-        cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--base-directory", str(self.base), "--database-url", "sqlite:///:memory:",
-               "--disable-auto-launch", "--disable-api-nodes", *self.extra_args]
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=self.comfyui, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI exited with code {self.proc.returncode} while starting:\n{self.log_tail()}")
-            try:
-                self.get("/system_stats", timeout=2)
-                return self
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.25)
-        self.stop()
-        raise TimeoutError(f"ComfyUI did not answer on {self.url} within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # its own session: the whole process group goes
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=15)
-        self._log.close()
-        self.proc = None
-
-    def log_tail(self, chars: int = 6000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "<no log>"
+        return super().start(timeout)
 
     # -- HTTP --------------------------------------------------------------------------------------------------
     def request(self, method: str, path: str, body=None, timeout: float = 30.0):

@@ -6,26 +6,16 @@ the sample inputs are copied into input/, and small prompt files stand in for th
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 from .graphs import tiny_prompt
-from .host import REPO
+from .host import REPO, load_tool
 
 WORKFLOWS_DIR = REPO / "workflows"
-
-
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"unlock_tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-specs = _load_tool("workflow_specs")
-runner = _load_tool("unlock_run")
+specs = load_tool("workflow_specs")
+runner = load_tool("unlock_run")
 
 # Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file a workflow loads.
 TINY_STANDINS = {specs.FLUX_UNET: "flux_dev", specs.FLUX_VAE: "taesd_flux", specs.WAN_UNET: "wan21_t2v",
