@@ -39,7 +39,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,8 +47,10 @@ REPO = Path(__file__).resolve().parents[1]
 COMMAND = "python benchmarks/speed_table.py"
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO / "tests"))
 import tiny_models  # noqa: E402  (no torch or ComfyUI at its top level)
 import train_vs_lora  # noqa: E402
+from harness.host import pack_on_path  # noqa: E402  (stdlib only at its top level)
 
 T0 = 0.4  # the paper's bridge start, the Bridge Schedule default
 SIGMA = 0.4  # the noise level of the single forward in patched_forward
@@ -108,10 +109,6 @@ NO_FULL_SIZE = ("The full-size run (--full-size: FLUX.1-dev layout at 1024x1024,
 # ---------------------------------------------------------------------------------------------------------------
 # Host set-up
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("UNLOCK_CACHE", Path.home() / ".cache" / "unlock-restore"))
-
-
 def find_comfyui(arg: str | None) -> Path:
     path = Path(arg or os.environ.get("COMFYUI_PATH") or Path.home() / "ComfyUI").expanduser().resolve()
     if not ((path / "main.py").is_file() and (path / "comfy").is_dir()):
@@ -137,18 +134,12 @@ def import_host(comfyui: Path, cuda: bool) -> None:
     import comfy.utils
 
     comfy.utils.PROGRESS_BAR_ENABLED = False  # no tqdm lines for every timed sample
-    pkg = Path(tempfile.mkdtemp(prefix="unlock-speed-pkg-"))
-    (pkg / "unlock_restore").symlink_to(REPO, target_is_directory=True)
-    sys.path.insert(0, str(pkg))
+    pack_on_path()
 
 
 def tiny_files(comfyui: Path) -> dict[str, Path]:
     """Every tiny checkpoint (built from its seed when not cached): tools/tiny_models.py name -> file."""
-    out = cache_dir() / f"tiny-models-v{tiny_models.VERSION}"
-    names = ",".join([*TINY.values(), *VAES.values()])
-    subprocess.run([sys.executable, str(REPO / "tools" / "tiny_models.py"), "--comfyui", str(comfyui), "--out",
-                    str(out), "--only", names], check=True, stdout=subprocess.DEVNULL)
-    return tiny_models.model_files(out)
+    return tiny_models.ensure_built(comfyui, only=[*TINY.values(), *VAES.values()], quiet=True)
 
 
 def full_size_file(model: str) -> Path:
@@ -156,7 +147,7 @@ def full_size_file(model: str) -> Path:
     come from ComfyUI's module built on the meta device (no memory); every tensor from tiny_models' seeded
     recipe (the result depends only on the seed), stored in bf16 like the released files."""
     name, recipe, changes = FULL_SIZE[model]
-    path = cache_dir() / f"full-size-v{tiny_models.VERSION}" / name
+    path = tiny_models.cache_root() / f"full-size-v{tiny_models.VERSION}" / name
     if path.is_file():
         return path
     import torch

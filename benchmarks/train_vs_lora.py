@@ -119,11 +119,7 @@ def _model_files(comfyui: Path, model: str, unet: str | None, vae: str | None) -
     import tiny_models
 
     names = MODELS[model][:2]
-    models = Path(os.environ.get("UNLOCK_CACHE", Path.home() / ".cache" / "unlock-restore")) / \
-        f"tiny-models-v{tiny_models.VERSION}"
-    subprocess.run([sys.executable, str(REPO / "tools" / "tiny_models.py"), "--comfyui", str(comfyui), "--out",
-                    str(models), "--only", ",".join(names)], check=True, stdout=subprocess.DEVNULL)
-    files = tiny_models.model_files(models)
+    files = tiny_models.ensure_built(comfyui, only=names, quiet=True)
     return files[names[0]], files[names[1]]
 
 
@@ -153,13 +149,11 @@ def child(arms: list[str], comfyui: Path, steps: int, size: str, model: str = "f
             vae_file: str | None = None, dtype: str = "fp32") -> list[dict]:
     """Run the arms one after the other in this process, on one loaded model."""
     sys.path.insert(0, str(REPO / "tests"))
-    from harness.host import make_base_dir
+    from harness.host import make_base_dir, pack_on_path
 
     unet_file, vae_path = _model_files(comfyui, model, unet, vae_file)
     base = make_base_dir(Path(tempfile.mkdtemp()), models={"diffusion_models": [unet_file], "vae": [vae_path]})
-    pkg = Path(tempfile.mkdtemp())
-    (pkg / "unlock_restore").symlink_to(REPO, target_is_directory=True)
-    sys.path.insert(0, str(pkg))
+    pack_on_path()
     host = _host(comfyui, base)
 
     import torch

@@ -1,28 +1,18 @@
 """Shared fixtures. Tier 1 (pure torch) needs nothing; tier 2 needs a ComfyUI checkout (COMFYUI_PATH or ~/ComfyUI)."""
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from harness.host import REPO, InProcessHost, comfyui_candidate, find_comfyui, load_tool, make_base_dir
+from harness.host import (REPO, InProcessHost, comfyui_candidate, find_comfyui, load_tool, make_base_dir,
+                          pack_on_path)
 from harness.server import ComfyServer
 
-# The pack imported as a package named `unlock_restore`, the way a user's folder is a package. The repo root
-# itself is not put on sys.path: its `nodes/` would shadow ComfyUI's top-level `nodes` module.
-_PKG_PARENT = Path(tempfile.mkdtemp(prefix="unlock-restore-pkg-"))
-atexit.register(shutil.rmtree, _PKG_PARENT, ignore_errors=True)
-(_PKG_PARENT / "unlock_restore").symlink_to(REPO, target_is_directory=True)
-sys.path.insert(0, str(_PKG_PARENT))
+pack_on_path()  # the pack as the package `unlock_restore`, before any test module imports it
 
 COMFYUI = find_comfyui()
-CACHE = Path(os.environ.get("UNLOCK_CACHE", Path.home() / ".cache" / "unlock-restore"))
 OFFICIAL_DIR = Path(os.environ.get("UNLOCK_OFFICIAL_DIR", REPO.parent / "shared" / "reference" / "ypt-official"))
 NO_HOST = (f"TIER 2 SKIPPED: no ComfyUI checkout at {comfyui_candidate()} (looked at $COMFYUI_PATH, else "
            f"~/ComfyUI). Set COMFYUI_PATH=/path/to/ComfyUI to run the host tests.")
@@ -47,12 +37,7 @@ def comfyui_path() -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(comfyui_path) -> dict[str, Path]:
     """Deterministic tiny checkpoints (built once from a seed, cached outside the repo): name -> file."""
-    builder = _tiny_builder()
-    out = CACHE / f"tiny-models-v{builder.VERSION}"
-    # A subprocess: building needs ComfyUI imported with its own arguments and a few GB that are freed after.
-    subprocess.run([sys.executable, str(REPO / "tools" / "tiny_models.py"), "--comfyui", str(comfyui_path),
-                    "--out", str(out)], check=True)
-    return builder.model_files(out)
+    return _tiny_builder().ensure_built(comfyui_path)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from harness import workflows as wf
-from harness.host import PACK_FOLDER_NAME, REPO, load_tool
+from harness.host import PACK_FOLDER_NAME, load_tool
 
 frontend = load_tool("frontend")
 

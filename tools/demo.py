@@ -23,7 +23,6 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,11 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))  # tools/ holds only scripts; the pack's own packages stay off sys.path
 
+import tiny_models  # noqa: E402
 import unlock_run  # noqa: E402
 import workflow_specs as specs  # noqa: E402
 
-TINY = {specs.FLUX_UNET: "flux_dev_tiny.safetensors", specs.FLUX_VAE: "taesd_flux_tiny.safetensors",
-        specs.WAN_UNET: "wan21_t2v_tiny.safetensors", specs.WAN_VAE: "wan21_vae.safetensors"}
 # A CPU-sized training budget (the shipped workflows train 500 steps on 256 px crops with 512 tokens).
 TRAIN_BUDGET = ["7.steps=4", "7.resolution=64", "7.tokens=16", "7.checkpoint_every=2"]
 JOBS = [  # (label, workflow, runner overrides)
@@ -46,38 +44,24 @@ JOBS = [  # (label, workflow, runner overrides)
 ]
 
 
-DEFAULT_CACHE = Path(os.environ.get("UNLOCK_CACHE", Path.home() / ".cache" / "unlock-restore"))
-
-
-def build_tiny_models(python: str, comfyui: Path, cache: Path) -> Path:
-    out = cache / "tiny-models-v1"
-    subprocess.run([python, str(REPO / "tools" / "tiny_models.py"), "--comfyui", str(comfyui), "--out", str(out)],
-                   check=True)
-    return out
+DEFAULT_CACHE = tiny_models.cache_root()
 
 
 def start_scratch_server(comfyui: Path, python: str, cache: Path, base: Path,
                          log_path: Path) -> unlock_run.LocalServer:
     """A ComfyUI with the tiny models under the real file names in a scratch base directory, started."""
-    base = make_base(base, build_tiny_models(python, comfyui, cache))
+    base = make_base(base, tiny_models.ensure_built(comfyui, python, cache=cache))
     return unlock_run.LocalServer(comfyui, python=python, base_directory=base,
                                   extra_args=list(unlock_run.SCRATCH_ARGS), log_path=log_path).start()
 
 
-def make_base(base: Path, tiny_dir: Path) -> Path:
+def make_base(base: Path, tiny_files: dict[str, Path]) -> Path:
     for sub in ("input", "output", "user", "temp", "custom_nodes", "models/prompt_embeds"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     pack = base / "custom_nodes" / "unlock-restore"
     if not pack.exists():
         pack.symlink_to(REPO, target_is_directory=True)
-    for real, tiny in TINY.items():
-        folder = base / "models" / specs.MODEL_FILES[real]
-        folder.mkdir(parents=True, exist_ok=True)
-        dst = folder / real
-        if not dst.exists():
-            dst.symlink_to((tiny_dir / tiny).resolve())
-    shutil.copytree(specs.INPUTS_DIR, base / "input", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md"))
-    return base
+    return specs.install_standins(base, tiny_files)
 
 
 def run_jobs(client: unlock_run.Client, server, out: Path) -> list[dict]:

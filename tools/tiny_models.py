@@ -37,6 +37,7 @@ import hashlib
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -113,6 +114,23 @@ def model_files(out_dir) -> dict[str, Path]:
     """NAME -> the file path in `out_dir` (exists after a build)."""
     out = Path(out_dir)
     return {name: out / FILE_NAMES[name] for name in MODEL_FOLDERS}
+
+
+def cache_root() -> Path:
+    """$UNLOCK_CACHE, else ~/.cache/unlock-restore: the cache shared by the tests, demo and benchmarks."""
+    return Path(os.environ.get("UNLOCK_CACHE") or Path.home() / ".cache" / "unlock-restore")
+
+
+def ensure_built(comfyui, python: str = sys.executable, only=None, quiet: bool = False,
+                 cache: Path | None = None) -> dict[str, Path]:
+    """Build the tiny checkpoints not cached yet (all, or the names in `only`) under `cache` (default
+    `cache_root()`); NAME -> file. A subprocess: building imports ComfyUI with its own arguments and takes a few
+    GB that are freed after."""
+    out = Path(cache or cache_root()) / f"tiny-models-v{VERSION}"
+    cmd = [python, str(Path(__file__).resolve()), "--comfyui", str(comfyui), "--out", str(out)]
+    subprocess.run(cmd + (["--only", ",".join(only)] if only else []), check=True,
+                   stdout=subprocess.DEVNULL if quiet else None)
+    return model_files(out)
 
 
 # ---------------------------------------------------------------------------------------------------------------

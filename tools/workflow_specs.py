@@ -14,6 +14,7 @@ Stdlib only: imported by the tests, the headless runner and the demo.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,6 +30,8 @@ WAN_VAE = "wan_2.1_vae.safetensors"           # models/vae
 WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"  # models/text_encoders (import workflow only)
 MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
                WAN_TEXT_ENCODER: "text_encoders"}
+# Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file (tests, demo, soak).
+TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae"}
 OFFICIAL = ("blur", "haze", "lowlight", "rain", "snow")  # the released Wan prompts, wan_<name>.pt
 
 _SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an fp8 copy with weight_dtype "
@@ -221,6 +224,18 @@ WORKFLOWS: dict[str, dict] = {
                 "workflows need no text encoder. The .pt files are read as tensors only (never executed).",
     },
 }
+
+
+def install_standins(base: Path, tiny_files: dict[str, Path]) -> Path:
+    """In a ComfyUI base directory: the tiny checkpoints (tiny_models NAME -> file) linked under the real model
+    file names the workflows load, and the sample inputs copied into input/."""
+    for real, tiny in TINY_STANDINS.items():
+        folder = base / "models" / MODEL_FILES[real]
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / real).exists():
+            (folder / real).symlink_to(Path(tiny_files[tiny]).resolve())
+    shutil.copytree(INPUTS_DIR, base / "input", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md"))
+    return base
 
 
 def api_graph(name: str) -> dict:

@@ -47,11 +47,9 @@ def start_host(comfyui: Path):
     (its nodes/ would shadow ComfyUI's nodes module)."""
     import tempfile
 
-    from harness.host import InProcessHost, make_base_dir
+    from harness.host import InProcessHost, make_base_dir, pack_on_path
 
-    pkg = Path(tempfile.mkdtemp(prefix="unlock-restore-pkg-"))
-    (pkg / "unlock_restore").symlink_to(REPO, target_is_directory=True)
-    sys.path.insert(0, str(pkg))
+    pack_on_path()
     return InProcessHost(comfyui, make_base_dir(Path(tempfile.mkdtemp(prefix="unlock-repro-base-"))))
 
 

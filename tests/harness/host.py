@@ -2,14 +2,29 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_FOLDER_NAME = "unlock-restore"  # a hyphenated name, as users clone it: proves relative imports work
+
+
+@functools.cache  # once per process
+def pack_on_path() -> Path:
+    """The pack importable as the package `unlock_restore`, the way a user's folder is a package: a temp dir
+    holding a symlink goes on sys.path. The repo root itself never does: its `nodes/` would shadow ComfyUI's
+    top-level `nodes` module."""
+    parent = Path(tempfile.mkdtemp(prefix="unlock-restore-pkg-"))
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    (parent / "unlock_restore").symlink_to(REPO, target_is_directory=True)
+    sys.path.insert(0, str(parent))
+    return parent
 
 
 @functools.cache  # one module object per tool: the harness and the tests share its classes (e.g. RunError)

@@ -7,7 +7,6 @@ the sample inputs are copied into input/, and small prompt files stand in for th
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from .graphs import tiny_prompt
@@ -17,9 +16,6 @@ WORKFLOWS_DIR = REPO / "workflows"
 specs = load_tool("workflow_specs")
 runner = load_tool("unlock_run")
 
-# Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file a workflow loads.
-TINY_STANDINS = {specs.FLUX_UNET: "flux_dev", specs.FLUX_VAE: "taesd_flux", specs.WAN_UNET: "wan21_t2v",
-                 specs.WAN_VAE: "wan21_vae"}
 
 # What a 2-core CPU cannot afford: a real training budget (hundreds of steps at 256 px crops with 512 tokens).
 # Applied to the API graph here, and to the widgets in the browser test; nothing else is changed.
@@ -70,14 +66,6 @@ def runnable(graph: dict) -> dict:
     return without_text_encoder(with_test_budget(graph))
 
 
-def model_folders(tiny_models: dict[str, Path]) -> dict[str, list[tuple[Path, str]]]:
-    """models sub-folder -> [(tiny file, the real file name it is installed as)]."""
-    folders: dict[str, list[tuple[Path, str]]] = {}
-    for real, tiny in TINY_STANDINS.items():
-        folders.setdefault(specs.MODEL_FILES[real], []).append((tiny_models[tiny], real))
-    return folders
-
-
 def install_prompts(base: Path) -> None:
     """(Re)write the stand-in prompt files; the import workflow overwrites wan_* with full-size ones."""
     from unlock_restore.prompt_embeds import save_prompt
@@ -90,14 +78,8 @@ def install_prompts(base: Path) -> None:
 
 def install_workflow_env(base: Path, tiny_models: dict[str, Path], official_dir: Path | None) -> Path:
     """Fill a ComfyUI base directory (made by host.make_base_dir) with what the workflows name."""
-    for folder, files in model_folders(tiny_models).items():
-        (base / "models" / folder).mkdir(parents=True, exist_ok=True)
-        for tiny, real in files:
-            dst = base / "models" / folder / real
-            if not dst.exists():
-                dst.symlink_to(Path(tiny).resolve())
+    specs.install_standins(base, tiny_models)
     install_prompts(base)
-    shutil.copytree(specs.INPUTS_DIR, base / "input", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md"))
     if official_dir is not None and official_dir.is_dir():
         dst = base / "models" / "prompt_embeds_official"
         dst.mkdir(parents=True, exist_ok=True)
