@@ -146,12 +146,15 @@ def full_size_file(model: str) -> Path:
     """A full-size checkpoint with random weights, written to the cache the first time. Key names and shapes
     come from ComfyUI's module built on the meta device (no memory); every tensor from tiny_models' seeded
     recipe (the result depends only on the seed), stored in bf16 like the released files."""
+    import comfy
+    import comfy.ops
+    import torch
+
     name, recipe, changes = FULL_SIZE[model]
-    path = tiny_models.cache_root() / f"full-size-v{tiny_models.VERSION}" / name
+    host = tiny_models.host_key(Path(comfy.__file__).resolve().parents[1])  # key names follow the host's classes
+    path = tiny_models.cache_root() / f"full-size-v{tiny_models.VERSION}-{host}" / name
     if path.is_file():
         return path
-    import torch
-    import comfy.ops
 
     ops = comfy.ops.disable_weight_init
     with torch.device("meta"):
@@ -159,7 +162,7 @@ def full_size_file(model: str) -> Path:
             import comfy.ldm.flux.model
 
             module = comfy.ldm.flux.model.Flux(image_model="flux", operations=ops,
-                                               **{**tiny_models.FLUX_DEV_CONFIG, **changes})
+                                               **tiny_models.flux_host_config({**tiny_models.FLUX_DEV_CONFIG, **changes}))
         else:
             import comfy.ldm.wan.model
 

@@ -183,9 +183,7 @@ def child(arms: list[str], comfyui: Path, steps: int, size: str, model: str = "f
                 # our trainer uses, so the arm measures a working LoRA step. With checkpointing it runs as shipped.
                 hook = contextlib.nullcontext() if arm.endswith("ckpt") else exact_inplace_autograd()
                 with hook:
-                    host.node("TrainLoraNode")().train(
-                        diffusion, latent, cond, 1, n, 1, 1e-4, 16, "AdamW", "MSE", 0, dtype, dtype,
-                        "LoRA", arm.endswith("ckpt"), "[None]")
+                    train_lora(host.node("TrainLoraNode"), diffusion, latent, cond, n, dtype, arm.endswith("ckpt"))
         return clock.step_s(), mem.used
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
@@ -195,6 +193,21 @@ def child(arms: list[str], comfyui: Path, steps: int, size: str, model: str = "f
         step_s, peak = run(arm, steps + 1)
         results.append({"arm": arm, "step_s": step_s, "peak_bytes": peak, "device": device})
     return results
+
+
+def train_lora(node, model, latent, cond, steps: int, dtype: str, checkpointing: bool) -> None:
+    """The host's TrainLoraNode, rank 16, lr 1e-4, AdamW, MSE, batch 1, with or without its checkpointing: the V1
+    node of v0.3.64 (positional `train`), or the V3 node of v0.20.1 (`execute`, every input a one-item list since
+    it takes input lists; its extra inputs at their defaults, full-depth checkpointing, no offloading)."""
+    if hasattr(node, "train"):
+        node().train(model, latent, cond, 1, steps, 1, 1e-4, 16, "AdamW", "MSE", 0, dtype, dtype, "LoRA",
+                     checkpointing, "[None]")
+        return
+    inputs = dict(model=model, latents=latent, positive=cond, batch_size=1, steps=steps, grad_accumulation_steps=1,
+                  learning_rate=1e-4, rank=16, optimizer="AdamW", loss_function="MSE", seed=0, training_dtype=dtype,
+                  lora_dtype=dtype, quantized_backward=False, algorithm="LoRA", gradient_checkpointing=checkpointing,
+                  checkpoint_depth=1, offloading=False, existing_lora="[None]", bucket_mode=False, bypass_mode=False)
+    node.execute(**{k: [v] for k, v in inputs.items()})
 
 
 def run_arms(comfyui: Path, groups: list[list[str]], repeats: int, child_args: list[str]) -> dict[str, list[dict]]:

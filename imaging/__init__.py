@@ -5,13 +5,13 @@ channels: gray / gray+alpha / RGB / RGBA <-> the RGB a model restores, alpha rea
 temporal: 4k+1 frame counts, overlapping temporal windows for long videos, linear cross-fade joins.
 """
 from .channels import LUMA_WEIGHTS, SUPPORTED_CHANNELS, ChannelLayout, merge_channels, split_channels, to_gray
-from .spatial import PAD_MODES, crop_to, pad_indices, pad_to_multiple, padded_size
+from .spatial import FIT_MODES, PAD_MODES, crop_to, fit_image, pad_indices, pad_to_multiple, padded_size
 from .temporal import (blend_window, crossfade_ramp, frames_to_multiple, join_windows, largest_valid_window,
                        max_overlap, pad_frames, plan_windows, window_weights)
 
 __all__ = [
     "LUMA_WEIGHTS", "SUPPORTED_CHANNELS", "ChannelLayout", "merge_channels", "split_channels", "to_gray",
-    "PAD_MODES", "crop_to", "pad_indices", "pad_to_multiple", "padded_size",
+    "FIT_MODES", "PAD_MODES", "crop_to", "fit_image", "pad_indices", "pad_to_multiple", "padded_size",
     "blend_window", "crossfade_ramp", "frames_to_multiple", "join_windows", "largest_valid_window", "max_overlap",
     "pad_frames", "plan_windows", "window_weights",
 ]

@@ -65,3 +65,33 @@ def crop_to(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 __all__ = ["PAD_MODES", "padded_size", "pad_indices", "pad_to_multiple", "crop_to"]
+
+
+FIT_MODES = ("crop", "resize")
+
+
+def fit_image(image: torch.Tensor, width: int, height: int, mode: str = "crop") -> torch.Tensor:
+    """One (H, W, C) image brought to (height, width, C) for batching images of different sizes.
+
+    crop: scale (aspect ratio kept) until the image covers width x height, then cut the centre: nothing is
+    distorted, the overhanging edges are lost. resize: stretch to width x height. Scaling is bilinear with
+    antialiasing (area-like when shrinking); an image already at the size is returned unchanged."""
+    if mode not in FIT_MODES:
+        raise ValueError(f"fit mode must be one of {FIT_MODES}, got {mode!r}")
+    if width < 1 or height < 1:
+        raise ValueError(f"target size must be at least 1x1, got {width}x{height}")
+    h, w = int(image.shape[0]), int(image.shape[1])
+    if (h, w) == (height, width):
+        return image
+    if mode == "resize":
+        new_h, new_w = height, width
+    else:
+        scale = max(height / h, width / w)
+        new_h, new_w = max(height, round(h * scale)), max(width, round(w * scale))
+    x = image.movedim(-1, 0).unsqueeze(0).float()
+    if (new_h, new_w) != (h, w):
+        x = torch.nn.functional.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False,
+                                            antialias=True)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    x = x[..., top:top + height, left:left + width]
+    return x[0].movedim(0, -1).clamp(0.0, 1.0).to(image.dtype)

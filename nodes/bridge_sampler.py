@@ -5,11 +5,11 @@ cancel, SamplerCustomAdvanced and tiling packs that take SAMPLER + SIGMAS all wo
 """
 import torch
 
-import comfy.model_sampling
 import comfy.samplers
 from comfy_api.latest import io
 
 from ..bridge import sample_bridge, time_grid
+from .model_info import family_name, is_plain_flow, sampling_type
 
 SAMPLER_NODE = "Bridge Sampler"
 SIGMAS_NODE = "Bridge Schedule"
@@ -77,10 +77,12 @@ class UnlockBridgeSigmas(io.ComfyNode):
     @classmethod
     def execute(cls, model, t0, steps, t_min) -> io.NodeOutput:
         sampling = model.get_model_object("model_sampling")
-        if not isinstance(sampling, comfy.model_sampling.CONST):
+        if not is_plain_flow(sampling):
             raise ValueError(
-                f"{SIGMAS_NODE}: the connected model ({type(model.model).__name__}) is not a flow-matching model. "
-                "The bridge needs FLUX or Wan (rectified flow); load one of those with Load Diffusion Model.")
+                f"{SIGMAS_NODE}: the connected model ({family_name(model.model)}) samples with "
+                f"{sampling_type(sampling)}, so it is not a flow-matching model (the bridge needs plain flow "
+                "matching, CONST). The bridge needs FLUX or Wan (rectified flow); load one of those "
+                "with Load Diffusion Model.")
         if not t_min < t0:
             raise ValueError(f"{SIGMAS_NODE}: t_min ({t_min}) must be smaller than t0 ({t0}); lower t_min or "
                              "raise t0.")

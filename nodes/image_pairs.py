@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 
 import folder_paths
-import numpy as np
 import torch
 from comfy_api.latest import io
-from PIL import Image, ImageOps
+
+from .input_files import IMAGE_EXTENSIONS, folder_stamp, load_rgb as _load_rgb, resolve_input_folder
 
 NODE = "Load Image Pairs"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 SUBFOLDERS = ("clean", "degraded")
 MAX_LISTED = 5
 
@@ -26,20 +25,7 @@ def _layout(folder: str) -> str:
 
 
 def resolve_folder(folder: str) -> tuple[str, str]:
-    """(the display name, the resolved directory) of a folder given relative to ComfyUI's input directory.
-    Paths that resolve outside the input directory ('..', absolute paths, links leading out) are refused."""
-    raw = (folder or "").strip()
-    name = raw if os.path.isabs(raw) else raw.replace("\\", "/").rstrip("/")
-    root = os.path.realpath(folder_paths.get_input_directory())
-    target = os.path.realpath(os.path.join(root, name))
-    try:
-        inside = os.path.commonpath([root, target]) == root
-    except ValueError:  # different drives on Windows
-        inside = False
-    if not inside:
-        raise _fail(f"the folder {folder!r} leads outside ComfyUI's input directory ({root}). Give a path relative "
-                    f"to the input directory, e.g. 'pairs/haze', without '..'.")
-    return name or ".", target
+    return resolve_input_folder(NODE, folder)
 
 
 def _images_in(directory: str, shown: str) -> dict[str, str]:
@@ -89,16 +75,7 @@ def find_pairs(folder: str) -> tuple[str, str, list[tuple[str, str, str]]]:
 
 
 def load_rgb(path: str, shown: str) -> torch.Tensor:
-    """One image file -> (H, W, 3) float32 in [0, 1] (EXIF orientation applied, converted to RGB)."""
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode.startswith("I"):  # 16/32-bit integer images, as ComfyUI's LoadImage reads them
-                im = im.convert("I").point(lambda v: v * (1 / 255))
-            arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise _fail(f"cannot read '{shown}' as an image ({type(e).__name__}: {e}). Replace or remove it.") from e
-    return torch.from_numpy(arr.copy())
+    return _load_rgb(NODE, path, shown)
 
 
 def _size(t: torch.Tensor) -> str:
@@ -163,12 +140,7 @@ class UnlockImagePairs(io.ComfyNode):
         # Re-load when files in the folder are added, removed or rewritten.
         try:
             _, directory = resolve_folder(folder)
-            stamp = []
-            for sub in SUBFOLDERS:
-                d = os.path.join(directory, sub)
-                for entry in sorted(os.listdir(d)):
-                    st = os.stat(os.path.join(d, entry))
-                    stamp.append((sub, entry, st.st_mtime_ns, st.st_size))
+            stamp = [(sub, folder_stamp(os.path.join(directory, sub))) for sub in SUBFOLDERS]
             return repr((folder, max_pairs, stamp))
         except (OSError, ValueError) as e:
             return repr((folder, max_pairs, str(e)))

@@ -98,7 +98,10 @@ class _SingleLinear1:
         st: PromptState = self._unlock_state
         scaled = st.scaled(self._unlock_block, x)
         qkv_width = 3 * self._unlock_hidden
-        cacheable = not st.trainable() and not getattr(self, "weight_function", None)
+        # Not cached while the host patches this weight per forward: LoRA as `weight_function` (lowvram), or as
+        # `weight_lowvram_function` under dynamic VRAM (v0.20+, default on NVIDIA), where the tensor stays the same.
+        cacheable = not st.trainable() and not getattr(self, "weight_function", None) \
+            and getattr(self, "weight_lowvram_function", None) is None
         key = (st.active, x.device, x.dtype, id(self.weight), self.weight.data_ptr())
         cache = self.__dict__.setdefault("_unlock_cache", {})
         if cacheable and key in cache:

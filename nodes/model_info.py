@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 import comfy.model_base
+import comfy.model_sampling
 
 from ..prompt_embeds import ARCHS
 from ..prompt_embeds.archs import blocks_text
@@ -12,7 +15,7 @@ from ..prompt_embeds.archs import blocks_text
 @dataclass
 class ModelInfo:
     arch: str | None          # "flux" | "wan21" | "wan22" | None (unsupported)
-    label: str
+    label: str                # the family as a user reads it (for an unsupported model: what it is and why)
     width: int | None
     blocks: dict
 
@@ -22,16 +25,74 @@ class ModelInfo:
         return f"{self.label} (width {self.width}, {blocks_text(self.blocks)})"
 
 
+# The host classes (comfy.model_base) this pack supports, by exact class: a subclass is another family (FLUX.2,
+# LongCat-Image and Chroma subclass Flux; Wan VACE, Camera, HuMo, S2V, Animate, CausalAR, FlowRVS, SCAIL and
+# WanDancer subclass WAN21), whose text stream, token layout or sampling differ, so an isinstance check would let
+# a prompt into a model it cannot drive.
+SUPPORTED_CLASSES = {"Flux": "flux", "WAN21": "wan21", "WAN22": "wan22"}
+# The model families named in refusals (class name -> what a user calls it); others show their class name.
+FAMILY_NAMES = {
+    "Flux": "FLUX.1", "WAN21": "Wan 2.1", "WAN22": "Wan 2.2", "Flux2": "FLUX.2", "LongCatImage": "LongCat-Image", "Chroma": "Chroma", "ChromaRadiance": "Chroma Radiance",
+    "WAN21_Vace": "Wan VACE", "WAN21_Camera": "Wan Fun Camera", "WAN21_HuMo": "Wan HuMo", "WAN22_S2V": "Wan 2.2 S2V",
+    "WAN22_Animate": "Wan 2.2 Animate", "WAN21_CausalAR": "Wan causal (autoregressive)",
+    "WAN21_FlowRVS": "Wan FlowRVS", "WAN21_SCAIL": "Wan SCAIL", "WAN22_WanDancer": "Wan WanDancer",
+    "QwenImage": "Qwen-Image", "Lumina2": "Lumina 2 / Z-Image", "HunyuanVideo": "HunyuanVideo",
+    "HunyuanImage21": "HunyuanImage 2.1", "SD3": "Stable Diffusion 3", "SDXL": "SDXL", "BaseModel": "Stable Diffusion 1.x",
+    "LTXV": "LTX-Video", "CosmosPredict2": "Cosmos Predict2", "HiDream": "HiDream", "AuraFlow": "AuraFlow",
+}
+# Sampling the bridge needs: plain flow matching (comfy.model_sampling.CONST: x_s = s e + (1 - s) x0). Other
+# ModelTypes (e.g. IMG_TO_IMG_FLOW, whose noise_scaling returns the latent unchanged) are not a bridge start.
+FLOW_MODEL_TYPES = {"FLOW", "FLUX"}
+SUPPORTED_TEXT = "FLUX.1 (dev, schnell and their fp8/GGUF files) and Wan 2.1 / 2.2 text-to-video"
+
+
+def family_name(base) -> str:
+    """What a user calls the family of a loaded model (comfy.model_base object)."""
+    name = type(base).__name__
+    image_model = (getattr(getattr(base, "model_config", None), "unet_config", None) or {}).get("image_model")
+    label = FAMILY_NAMES.get(name, name)
+    return f"{label} ({name}{', ' + image_model if image_model else ''})"
+
+
 def model_info(patcher) -> ModelInfo:
     base = patcher.model
+    arch = SUPPORTED_CLASSES.get(type(base).__name__)
+    if arch is not None and type(base) is not getattr(comfy.model_base, type(base).__name__, None):
+        arch = None  # a class of another module that happens to share the name
+    model_type = getattr(getattr(base, "model_type", None), "name", None)
+    if arch is not None and model_type not in FLOW_MODEL_TYPES:
+        return ModelInfo(None, f"{family_name(base)} with {model_type} sampling, which is not the flow matching the "
+                               "diffusion bridge needs", None, {})
+    if arch is None:
+        return ModelInfo(None, f"{family_name(base)}, a family unlock-restore does not support", None, {})
     dm = patcher.get_model_object("diffusion_model")
-    if isinstance(base, comfy.model_base.Flux) and not isinstance(base, comfy.model_base.Chroma):
+    if arch == "flux":
         return ModelInfo("flux", ARCHS["flux"].label, dm.hidden_size,
                          {"double": len(dm.double_blocks), "single": len(dm.single_blocks)})
-    if isinstance(base, comfy.model_base.WAN21) and hasattr(dm, "blocks"):
-        arch = "wan22" if isinstance(base, comfy.model_base.WAN22) else "wan21"
-        return ModelInfo(arch, ARCHS[arch].label, dm.dim, {"blocks": len(dm.blocks)})
-    return ModelInfo(None, f"{type(base).__name__} (not FLUX or Wan)", None, {})
+    return ModelInfo(arch, ARCHS[arch].label, dm.dim, {"blocks": len(dm.blocks)})
+
+
+def is_plain_flow(sampling) -> bool:
+    """True for a model_sampling object that is plain flow matching: comfy.model_sampling.CONST itself, not a
+    subclass of it (IMG_TO_IMG_FLOW subclasses CONST but starts from the latent unchanged). The object's own class
+    is the host's mix of a schedule class and a type class, so only the classes it is built from are checked."""
+    const = comfy.model_sampling.CONST
+    mro = type(sampling).__mro__
+    return const in mro and not any(issubclass(c, const) and c is not const for c in mro[1:])
+
+
+def sampling_type(sampling) -> str:
+    """The sampling type a model_sampling object is built from (e.g. CONST, IMG_TO_IMG_FLOW), for messages."""
+    # The host builds model_sampling from a schedule class (an nn.Module) and a type class (a plain class).
+    kinds = [c.__name__ for c in type(sampling).__mro__[1:]
+             if c is not object and not issubclass(c, torch.nn.Module)]
+    return kinds[0] if kinds else type(sampling).__name__
+
+
+def unsupported_message(node: str, info: ModelInfo, doing: str = "Restoration prompts work") -> str:
+    return (f"{node}: the connected MODEL is {info.label}. {doing} with {SUPPORTED_TEXT} models only; load one with "
+            "Load Diffusion Model (UNETLoader). Support for more families is planned; until then this model cannot "
+            "be used here.")
 
 
 def prompt_text(prompt) -> str:
@@ -44,8 +105,7 @@ def prompt_text(prompt) -> str:
 def check_prompt_fits(node: str, prompt, info: ModelInfo, what: str = "restoration prompt") -> None:
     """Raise a clear error when a prompt cannot drive this model: family, width or block count."""
     if info.arch is None:
-        raise ValueError(f"{node}: the connected MODEL is {info.label}. Restoration prompts work with FLUX and "
-                         f"Wan models; load one with Load Diffusion Model.")
+        raise ValueError(unsupported_message(node, info))
     # Wan 2.1 and 2.2 share one architecture: ComfyUI loads Wan 2.2 A14B experts as Wan 2.1-type models, so
     # within Wan the shape (width, blocks) decides, not the label.
     same_family = prompt.arch == info.arch or {prompt.arch, info.arch} <= {"wan21", "wan22"}

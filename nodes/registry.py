@@ -4,6 +4,7 @@ from comfy_api.latest import ComfyExtension, io
 from .bridge_sampler import UnlockBridgeSampler, UnlockBridgeSigmas
 from .degrade import UnlockDegrade
 from .folders import register_model_folders
+from .image_folder import UnlockImageFolder
 from .image_pairs import UnlockImagePairs
 from .metrics import UnlockMetrics
 from .prompt_apply import UnlockPromptApply
@@ -25,6 +26,7 @@ NODES: list[type[io.ComfyNode]] = [
     UnlockImagePairs,
     UnlockDegrade,
     UnlockMetrics,
+    UnlockImageFolder,  # appended: ids and order above are a public contract
 ]
 
 

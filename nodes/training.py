@@ -24,9 +24,28 @@ from ..prompt_embeds import ARCHS, RestorationPrompt, save_prompt
 from ..prompt_embeds.prompt import PACK_VERSION
 from .conditioning import encoded_null_context
 from .injection import PromptState, install_prompt
-from .model_info import check_prompt_fits, model_info
+from .model_info import check_prompt_fits, model_info, unsupported_message
 
 log = logging.getLogger("unlock_restore")
+
+
+@contextlib.contextmanager
+def host_training_mode():
+    """Tell the host that autograd runs through the model, for as long as the block lasts.
+
+    ComfyUI >= 0.8 routes rope (and, in late-2026 releases, adaln and fused/int8 linears) to comfy-kitchen kernels
+    that have no backward unless `comfy.model_management.in_training` is set (core's TrainLoraNode sets it in
+    try/finally). Older hosts have no such flag and need nothing. The previous value is restored, so nesting and
+    an exception (an interrupt included) leave the host as it was."""
+    if not hasattr(mm, "in_training"):
+        yield
+        return
+    saved = mm.in_training
+    mm.in_training = True
+    try:
+        yield
+    finally:
+        mm.in_training = saved
 
 
 def _clone_saved(t: torch.Tensor) -> torch.Tensor:
@@ -61,6 +80,18 @@ def materialize_weights(module: torch.nn.Module) -> int:
     return count
 
 
+def training_clone(model):
+    """The patcher a training run works on. Under dynamic VRAM (ComfyUI >= 0.20, default on NVIDIA) the weights stay
+    on the CPU and are cast per forward through virtual buffers; training replaces inference-tensor parameters by
+    ordinary ones and backpropagates through them, so it takes the host's non-dynamic delegate
+    (`clone(disable_dynamic=True)`, what core does for torch.compile and hooks). Elsewhere (older hosts, CPU, or
+    --disable-dynamic-vram) a plain clone. Not reached on CPU (the host never makes a dynamic patcher there)."""
+    is_dynamic = getattr(model, "is_dynamic", None)
+    if callable(is_dynamic) and is_dynamic():
+        return model.clone(disable_dynamic=True)
+    return model.clone()
+
+
 def _block_replacements(arch: str, dm, trainables: list[torch.Tensor]) -> dict:
     """Re-entrant gradient checkpointing per transformer block (exact with FLUX's in-place updates).
 
@@ -73,25 +104,33 @@ def _block_replacements(arch: str, dm, trainables: list[torch.Tensor]) -> dict:
         else:
             block = dm.blocks[index]
 
-        def run(args, *tensors):
+        def run(args, kwargs, *tensors):
             # Cloned inputs: the block's in-place updates must not alter what checkpoint keeps for recompute.
             keys = _tensor_keys(args)
             a = dict(args)
             a.update({k: t.clone() for k, t in zip(keys, tensors[:len(keys)])})
-            with exact_inplace_autograd():
+            # The recompute runs inside backward, wherever that is called: it needs the host's training kernels too.
+            with exact_inplace_autograd(), host_training_mode():
                 if arch == "flux" and kind == "double_block":
                     img, txt = block(img=a["img"], txt=a["txt"], vec=a["vec"], pe=a["pe"],
-                                     attn_mask=a.get("attn_mask"), transformer_options=a.get("transformer_options"))
+                                     attn_mask=a.get("attn_mask"), transformer_options=a.get("transformer_options"),
+                                     **kwargs)
                     return img, txt
                 if arch == "flux":
                     return (block(a["img"], vec=a["vec"], pe=a["pe"], attn_mask=a.get("attn_mask"),
-                                  transformer_options=a.get("transformer_options")),)
-                return (block(a["img"], context=a["txt"], e=a["vec"], freqs=a["pe"], context_img_len=None,
-                              transformer_options=a["transformer_options"]),)
+                                  transformer_options=a.get("transformer_options"), **kwargs),)
+                return (block(a["img"], context=a["txt"], e=a["vec"], freqs=a["pe"],
+                              transformer_options=a["transformer_options"], **kwargs),)
 
         def replace(args, extra):
+            # Frozen now, replayed in backward: newer hosts rewrite one transformer_options dict per block
+            # (block_index, block_type, img_slice), so the recompute gets a copy of what this block saw.
+            args = dict(args)
+            if isinstance(args.get("transformer_options"), dict):
+                args["transformer_options"] = dict(args["transformer_options"])
+            kwargs = _host_block_kwargs(arch, extra.get("original_block"))
             tensors = [args[k] for k in _tensor_keys(args)]
-            outs = torch.utils.checkpoint.checkpoint(lambda *t: run(args, *t), *tensors, *trainables,
+            outs = torch.utils.checkpoint.checkpoint(lambda *t: run(args, kwargs, *t), *tensors, *trainables,
                                                      use_reentrant=True)
             return {"img": outs[0], "txt": outs[1]} if len(outs) == 2 else {"img": outs[0]}
         return replace
@@ -102,6 +141,24 @@ def _block_replacements(arch: str, dm, trainables: list[torch.Tensor]) -> dict:
     else:
         kinds = [("double_block", i) for i in range(len(dm.blocks))]
     return {key: make(*key) for key in kinds}
+
+
+def _closure_value(fn, name: str, default):
+    """The current value of variable `name` that the host's `original_block` closure reads, or `default`."""
+    try:
+        cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        return cells[name].cell_contents
+    except (AttributeError, KeyError, ValueError):  # no such closure variable (older host) or not yet bound
+        return default
+
+
+def _host_block_kwargs(arch: str, original_block) -> dict:
+    """Keyword arguments the host passes to a block beyond the replace `args` dict, read when the block runs (the
+    host's loop rebinds them later): FLUX's `**extra_kwargs` (e.g. modulation_dims_img on v0.20.1; none on
+    v0.3.64) and Wan's `context_img_len` (None for text-to-video)."""
+    if arch == "flux":
+        return dict(_closure_value(original_block, "extra_kwargs", {}) or {})
+    return {"context_img_len": _closure_value(original_block, "context_img_len", None)}
 
 
 def _tensor_keys(args: dict) -> list[str]:
@@ -123,8 +180,7 @@ class PromptTrainer:
         _check_pairs(node, clean, degraded)
         info = model_info(model)
         if info.arch is None:
-            raise ValueError(f"{node}: the connected MODEL is {info.label}; restoration prompts are trained on FLUX "
-                             "or Wan models. Load one with Load Diffusion Model.")
+            raise ValueError(unsupported_message(node, info, "Restoration prompts are trained"))
         self.info = info
         self.device = mm.get_torch_device()
         self.steps_done = 0
@@ -152,7 +208,7 @@ class PromptTrainer:
             self.gates = g0.to(self.device).requires_grad_(True) if g0 is not None else None
             self.trainables = [t for t in (self.prompt, self.gates) if t is not None]
 
-        self.patched = model.clone()
+        self.patched = training_clone(model)
         if mode == "gated":
             install_prompt(self.patched, PromptState([(self.prompt, self.gates)], 1.0, node), info.arch,
                            info.blocks)
@@ -232,7 +288,7 @@ class PromptTrainer:
             extra = {"pooled_output": self.pooled.to(self.device).unsqueeze(0).expand(x0.shape[0], -1),
                      "guidance": 1.0}
         conds = self.base.extra_conds(noise=x_t, device=self.device, cross_attn=ctx, **extra)
-        with exact_inplace_autograd():
+        with exact_inplace_autograd(), host_training_mode():
             pred = self.base.apply_model(x_t, t, transformer_options=self.transformer_options,
                                          **{k: v.cond for k, v in conds.items()})
         return torch.mean((pred.float() - x0.float()) ** 2)
@@ -287,7 +343,7 @@ def train(trainer: PromptTrainer, steps: int, lr: float, batch_size: int, checkp
         if save_path:
             save_prompt(trainer.snapshot(settings), save_path)
 
-    with torch.inference_mode(False):
+    with torch.inference_mode(False), host_training_mode():
         opt = torch.optim.AdamW(trainer.trainables, lr=lr, weight_decay=0.0)
         started = time.perf_counter()
         try:
@@ -346,4 +402,5 @@ def loss_graph(history: list[float], width: int = 640, height: int = 320) -> tor
     return arr.unsqueeze(0)
 
 
-__all__ = ["PromptTrainer", "train", "loss_graph", "materialize_weights", "exact_inplace_autograd"]
+__all__ = ["PromptTrainer", "train", "loss_graph", "materialize_weights", "exact_inplace_autograd",
+           "host_training_mode"]

@@ -28,6 +28,7 @@ CONTRACT = {  # node id -> input names in order (a public contract: new inputs a
     "UnlockDegrade": ["image", "degradation", "strength", "seed", "degradation_2", "strength_2", "degradation_3",
                       "strength_3"],
     "UnlockImagePairs": ["folder", "max_pairs"],
+    "UnlockImageFolder": ["folder", "width", "height", "fit", "order", "seed", "max_images"],
     "UnlockMetrics": ["restored", "reference", "y_channel", "resize_to_512"],
 }
 
@@ -193,6 +194,64 @@ def test_image_pairs_link_leading_out_is_refused(comfy_host, tmp_path):
     link.symlink_to(tmp_path / "outside", target_is_directory=True)
     with pytest.raises(ValueError, match="leads outside ComfyUI's input directory"):
         _pairs(comfy_host, link.name)
+
+
+# --- Load Image Folder ----------------------------------------------------------------------------------------
+
+def _folder(comfy_host, folder, **kw):
+    return comfy_host.node("UnlockImageFolder").execute(folder=folder, **kw).result
+
+
+def test_image_folder_one_batch_at_a_common_size(comfy_host, pairs_dir):
+    from unlock_restore.imaging.spatial import fit_image
+
+    folder, root = pairs_dir
+    root.mkdir(parents=True)
+    write_image(root / "b.png", 64, 48, seed=1)
+    write_image(root / "a.jpg", 40, 80, seed=2)    # portrait: cropped to the batch's landscape size
+    write_image(root / "c.webp", 64, 48, seed=3)
+    (root / "notes.txt").write_text("skipped")
+    (root / "sub").mkdir()
+    write_image(root / "sub" / "d.png", 64, 48, seed=4)  # sub-folders are not read
+    images, count, names = _folder(comfy_host, folder, width=32, height=24)
+    assert count == 3 and names.split("\n") == ["a.jpg", "b.png", "c.webp"]
+    assert images.shape == (3, 24, 32, 3) and images.dtype == torch.float32
+    for i, name in enumerate(["a.jpg", "b.png", "c.webp"]):
+        assert torch.equal(images[i], fit_image(_load(root / name), 32, 24, "crop"))
+    # 0 x 0: the first image's size (a.jpg is 40x80); resize stretches instead of cropping.
+    images, _, _ = _folder(comfy_host, folder, fit="resize")
+    assert images.shape == (3, 80, 40, 3)
+    assert torch.equal(images[1], fit_image(_load(root / "b.png"), 40, 80, "resize"))
+    # A seeded order and a count limit: the same seed gives the same subset, another seed (here) another order.
+    one = _folder(comfy_host, folder, width=16, height=16, order="shuffled", seed=5, max_images=2)
+    again = _folder(comfy_host, folder, width=16, height=16, order="shuffled", seed=5, max_images=2)
+    assert one[1] == 2 and one[2] == again[2] and torch.equal(one[0], again[0])
+    orders = {_folder(comfy_host, folder, width=16, height=16, order="shuffled", seed=s)[2] for s in range(8)}
+    assert len(orders) > 1 and all(sorted(o.split("\n")) == ["a.jpg", "b.png", "c.webp"] for o in orders)
+    node = comfy_host.node("UnlockImageFolder")
+    before = node.fingerprint_inputs(folder=folder)
+    write_image(root / "e.png", 8, 8, seed=6)
+    assert node.fingerprint_inputs(folder=folder) != before
+
+
+def test_image_folder_errors_name_the_node_and_the_fix(comfy_host, pairs_dir):
+    folder, root = pairs_dir
+    with pytest.raises(ValueError, match=rf"^Load Image Folder: no folder '{folder}' in ComfyUI's input directory"):
+        _folder(comfy_host, folder)
+    root.mkdir(parents=True)
+    with pytest.raises(ValueError, match=rf"^Load Image Folder: no images in 'input/{folder}' \(it is empty\)"):
+        _folder(comfy_host, folder)
+    (root / "readme.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"no images in .*\(it holds only readme.txt\).*png, jpg"):
+        _folder(comfy_host, folder)
+    write_image(root / "a.png", 16, 16, seed=1)
+    (root / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match=rf"^Load Image Folder: cannot read 'input/{folder}/broken.jpg' as an "
+                                         r"image.*Replace or remove it"):
+        _folder(comfy_host, folder)
+    for escape in ("..", "../..", "/etc", f"{comfy_host.base}/output"):
+        with pytest.raises(ValueError, match="^Load Image Folder: .*leads outside ComfyUI's input directory"):
+            _folder(comfy_host, escape)
 
 
 # --- Restoration Metrics --------------------------------------------------------------------------------------

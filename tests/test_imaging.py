@@ -253,3 +253,22 @@ def test_blend_window_checks_lengths():
     plan = plan_windows(40, 33, 8)
     with pytest.raises(ValueError, match="window 1"):
         blend_window(torch.zeros(40, 1), torch.zeros(14, 1), plan, 1)
+
+
+def test_fit_image_crop_keeps_aspect_and_centre():
+    from unlock_restore.imaging.spatial import fit_image
+
+    img = torch.zeros(40, 80, 3)
+    img[:, 10:70] = 1.0  # a white centre band, 60 of 80 wide
+    out = fit_image(img, 20, 20, "crop")  # scaled to 20x40 (band 5-35), centre 20x20 cut (10-30): inside the band
+    assert out.shape == (20, 20, 3) and torch.allclose(out, torch.ones_like(out), atol=1e-5)
+    stretched = fit_image(img, 20, 20, "resize")
+    assert stretched.shape == (20, 20, 3) and stretched[:, 0].max() < 0.5 < stretched[:, 10].min()
+    assert fit_image(img, 20, 20, "crop")[:, 0].min() > 0.5  # crop cuts the dark edges away
+    assert fit_image(img, 80, 40) is img  # already that size: untouched
+    up = fit_image(torch.rand(8, 8, 3), 16, 32, "crop")
+    assert up.shape == (32, 16, 3) and 0.0 <= float(up.min()) and float(up.max()) <= 1.0
+    with pytest.raises(ValueError, match="fit mode"):
+        fit_image(img, 8, 8, "pad")
+    with pytest.raises(ValueError, match="at least 1x1"):
+        fit_image(img, 0, 8)

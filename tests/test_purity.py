@@ -69,3 +69,28 @@ print('PURE-OK')
     env["PYTHONPATH"] = str(pkg_parent)
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert res.returncode == 0 and "PURE-OK" in res.stdout, res.stdout + res.stderr
+
+
+def test_pytest_collects_from_a_folder_whose_name_is_not_a_python_name(tmp_path):
+    """Users clone into `unlock-restore` (the README's own command): pytest then imports the root __init__.py as a
+    plain module with no parent package. That must not fail, and ComfyUI's way (the folder as a package named
+    after the folder, hyphen included) must still expose the entrypoint."""
+    clone = tmp_path / "unlock-restore"
+    clone.symlink_to(REPO, target_is_directory=True)
+    code = f"""
+import importlib.util, sys
+plain = importlib.util.spec_from_file_location('__init__', {str(clone / '__init__.py')!r})
+m = importlib.util.module_from_spec(plain); plain.loader.exec_module(m)
+assert not hasattr(m, 'comfy_entrypoint')
+spec = importlib.util.spec_from_file_location('unlock-restore', {str(clone / '__init__.py')!r},
+                                              submodule_search_locations=[{str(clone)!r}])
+pkg = importlib.util.module_from_spec(spec); sys.modules['unlock-restore'] = pkg; spec.loader.exec_module(pkg)
+assert callable(pkg.comfy_entrypoint)
+print('NAME-OK')
+"""
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert res.returncode == 0 and "NAME-OK" in res.stdout, res.stdout + res.stderr
+    # And pytest itself, collecting one tier-1 test file inside the hyphenated folder:
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+                          str(clone / "tests" / "test_bridge.py")], cwd=clone, capture_output=True, text=True)
+    assert res.returncode == 0 and "error" not in res.stdout.lower(), res.stdout[-2000:] + res.stderr[-2000:]

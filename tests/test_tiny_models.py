@@ -109,14 +109,16 @@ def test_flux_dev_fp8_has_fp8_weights_and_runs(comfy_host, host_models, tiny_mod
     with safe_open(str(tiny_models["flux_dev_fp8"]), framework="pt") as f8, \
             safe_open(str(tiny_models["flux_dev"]), framework="pt") as f16:
         dtypes = {k: f8.get_slice(k).get_dtype() for k in f8.keys()}
+        ndims = {k: len(f8.get_slice(k).get_shape()) for k in f8.keys()}
         assert set(dtypes) == set(f16.keys())
         # The same weights as flux_dev: the bf16 tensor cast to fp8, byte for byte.
         w8, w16 = f8.get_tensor(key), f16.get_tensor(key)
         assert w8.dtype == torch.float8_e4m3fn and w16.dtype == torch.bfloat16
         assert torch.equal(w8.view(torch.uint8), w16.to(torch.float8_e4m3fn).view(torch.uint8))
-    big = [k for k in dtypes if k.endswith(".weight") and not k.endswith("norm.scale")]
+    # Matrices fp8; biases and norm scales (1-D; named `.scale` before v0.20, `.weight` after) stay bf16.
+    big = [k for k in dtypes if ndims[k] >= 2]
     assert big and all(dtypes[k] == "F8_E4M3" for k in big), dtypes
-    assert all(dtypes[k] == "BF16" for k in dtypes if k.endswith((".bias", ".scale"))), dtypes
+    assert all(dtypes[k] == "BF16" for k in dtypes if ndims[k] < 2), dtypes
 
     inputs = _flux_inputs()
     # Default: on a CPU with room, the stock loader upcasts the fp8 weights when loading.

@@ -102,3 +102,39 @@ def test_held_out_validation_pair_is_restored_and_scored(comfy_host, host_models
     with pytest.raises(ValueError, match="validation_clean .* differ in shape"):
         _train(comfy_host, small_flux(), _vae(comfy_host, host_models, "flux"), "validated", steps=1,
                validation_clean=val_clean, validation_degraded=degraded)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_training_runs_with_the_hosts_training_flag_and_restores_it(comfy_host, host_models, checkpointing):
+    """ComfyUI >= 0.8 keeps backward-less comfy-kitchen kernels (rope, later adaln and fused linears) out of autograd
+    only while `comfy.model_management.in_training` is set. Every forward with grad (loss, checkpoint recompute in
+    backward) sees it set; afterwards, also after a failed run, it is back to what it was. On v0.3.64 there is no
+    flag and nothing may add one."""
+    import comfy.model_management as mm
+
+    model = small_flux()
+    dm = model.model.diffusion_model
+    seen = []
+    hook = dm.double_blocks[0].register_forward_pre_hook(
+        lambda m, a: seen.append((getattr(mm, "in_training", "absent"), torch.is_grad_enabled())))
+    try:
+        _train(comfy_host, model, _vae(comfy_host, host_models, "flux"), "", steps=2,
+               gradient_checkpointing=checkpointing)
+        if not hasattr(mm, "in_training"):
+            assert {s[0] for s in seen} == {"absent"}  # an old host: untouched
+            return
+        assert mm.in_training is False
+        # One forward with grad per step: the loss's, or with checkpointing the recompute inside backward (the
+        # checkpointed forward itself runs without grad); the held-out losses run without grad, flag set as well.
+        assert sum(grad for _, grad in seen) == 2, seen
+        assert all(flag is True for flag, _ in seen), seen
+        # A run that fails (a NaN learning rate: the optimizer refuses it, or the loss goes non-finite) restores it.
+        mm.in_training = "sentinel"
+        with pytest.raises((FloatingPointError, ValueError)):
+            _train(comfy_host, model, _vae(comfy_host, host_models, "flux"), "", steps=2, learning_rate=float("nan"),
+                   gradient_checkpointing=checkpointing)
+        assert mm.in_training == "sentinel"
+    finally:
+        hook.remove()
+        if hasattr(mm, "in_training"):
+            mm.in_training = False

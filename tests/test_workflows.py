@@ -56,7 +56,7 @@ def test_sample_inputs_exist_for_every_workflow():
                 assert (wf.specs.INPUTS_DIR / inputs["image"]).is_file(), (name, inputs)
             elif node["class_type"] == "LoadVideo":
                 assert (wf.specs.INPUTS_DIR / inputs["file"]).is_file(), (name, inputs)
-            elif node["class_type"] == "LoadImageSetFromFolderNode":
+            elif node["class_type"] == "UnlockImageFolder":
                 assert len(list((wf.specs.INPUTS_DIR / inputs["folder"]).glob("*.png"))) >= 2, (name, inputs)
 
 

@@ -217,7 +217,8 @@ async function checkOne(page, job, log) {
     if (problems.length) throw new Error(`applying the test budget: ${problems.join('; ')}`);
 
     if (job.queue) {
-      const button = page.locator('[data-testid="queue-button"] button').first();
+      // The Run button: frontend 1.27 puts the test id on a wrapper around it, 1.43 on the button itself.
+      const button = page.locator('[data-testid="queue-button"] button, button[data-testid="queue-button"]').first();
       await button.waitFor({ state: 'visible', timeout: 30_000 });
       const [response] = await Promise.all([
         page.waitForResponse((r) => r.url().endsWith('/api/prompt') && r.request().method() === 'POST',

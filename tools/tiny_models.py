@@ -121,12 +121,26 @@ def cache_root() -> Path:
     return Path(os.environ.get("UNLOCK_CACHE") or Path.home() / ".cache" / "unlock-restore")
 
 
+def host_key(comfyui) -> str:
+    """The cache key of a host: its ComfyUI version (comfyui_version.py), e.g. 'comfyui-0.20.1'. Checkpoints are
+    keyed by host because the host's classes decide the key names (v0.20.1 renamed FLUX's q/k norm `.scale` to
+    `.weight`) and the loader they must pass; two checkouts of one version share a cache."""
+    import re
+
+    try:
+        text = (Path(comfyui) / "comfyui_version.py").read_text()
+        version = re.search(r"__version__\s*=\s*[\"']([^\"']+)[\"']", text).group(1)
+    except (OSError, AttributeError):
+        version = "unknown"
+    return "comfyui-" + re.sub(r"[^A-Za-z0-9._-]", "_", version)
+
+
 def ensure_built(comfyui, python: str = sys.executable, only=None, quiet: bool = False,
                  cache: Path | None = None) -> dict[str, Path]:
     """Build the tiny checkpoints not cached yet (all, or the names in `only`) under `cache` (default
     `cache_root()`); NAME -> file. A subprocess: building imports ComfyUI with its own arguments and takes a few
     GB that are freed after."""
-    out = Path(cache or cache_root()) / f"tiny-models-v{VERSION}"
+    out = Path(cache or cache_root()) / f"tiny-models-v{VERSION}-{host_key(comfyui)}"
     cmd = [python, str(Path(__file__).resolve()), "--comfyui", str(comfyui), "--out", str(out)]
     subprocess.run(cmd + (["--only", ",".join(only)] if only else []), check=True,
                    stdout=subprocess.DEVNULL if quiet else None)
@@ -156,6 +170,22 @@ def import_comfyui(comfyui) -> None:
         sys.argv = saved_argv
 
 
+def flux_host_config(config: dict) -> dict:
+    """A FLUX config for the imported host's own `Flux` class: `config` plus the fields this host's FluxParams
+    requires that older hosts lack. v0.20.1 requires `txt_ids_dims` (the stock loader sets [] for FLUX.1,
+    comfy/model_detection.py:221); passing it to v0.3.64 would be an error. The one place that knows this, for
+    every in-process FLUX construction (tiny checkpoints, test models, benchmarks)."""
+    import dataclasses
+
+    import comfy.ldm.flux.model
+
+    fields = {f.name for f in dataclasses.fields(comfy.ldm.flux.model.FluxParams)}
+    out = dict(config)
+    if "txt_ids_dims" in fields:
+        out.setdefault("txt_ids_dims", [])
+    return out
+
+
 def _template(name: str) -> dict[str, tuple]:
     """Key -> shape of NAME's state dict, from ComfyUI's own module built on the meta device."""
     import torch
@@ -167,7 +197,7 @@ def _template(name: str) -> dict[str, tuple]:
         if family == "flux_dev":
             import comfy.ldm.flux.model
 
-            module = comfy.ldm.flux.model.Flux(image_model="flux", operations=ops, **FLUX_DEV_CONFIG)
+            module = comfy.ldm.flux.model.Flux(image_model="flux", operations=ops, **flux_host_config(FLUX_DEV_CONFIG))
         elif family == "wan21_t2v":
             import comfy.ldm.wan.model
 

@@ -16,7 +16,7 @@ WORKFLOW is API format (the editor's "Export (API)", or workflows/api/*.json) or
 Overrides (each must match a node in the workflow, or the run stops before submitting):
   --image FILE / --video FILE   uploaded, then set on the Load Image / Load Video node
   --batch DIR                   every image (or video) in DIR in turn through that node
-  --folder DIR                  uploaded as the training folder of Load Image Dataset from Folder
+  --folder DIR                  uploaded as the training folder of Load Image Folder
   --prompt NAME                 the prompt file of Load Restoration Prompt (models/prompt_embeds)
   --seed N, --steps N           every seed / sampling-steps input (restore, schedule, noise)
   --train-steps N               Train Restoration Prompt's steps
@@ -434,7 +434,7 @@ def apply_overrides(graph: dict, args, uploaded: dict[str, str]) -> dict:
     if "video" in uploaded:
         graph[_one(graph, "--video/--batch", "LoadVideo")]["inputs"]["file"] = uploaded["video"]
     if "folder" in uploaded:
-        graph[_one(graph, "--folder", "LoadImageSetFromFolderNode")]["inputs"]["folder"] = uploaded["folder"]
+        graph[_one(graph, "--folder", "UnlockImageFolder")]["inputs"]["folder"] = uploaded["folder"]
     if args.prompt:
         graph[_one(graph, "--prompt", "UnlockPromptLoader")]["inputs"]["prompt_name"] = args.prompt
     if args.seed is not None:
@@ -641,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--image", help="input image for Load Image")
     ap.add_argument("--video", help="input video for Load Video")
     ap.add_argument("--batch", help="folder: one job per image/video in it")
-    ap.add_argument("--folder", help="folder of clean photos for Load Image Dataset from Folder (training)")
+    ap.add_argument("--folder", help="folder of clean photos for Load Image Folder (training)")
     ap.add_argument("--prompt", help="prompt file name in models/prompt_embeds for Load Restoration Prompt")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--steps", type=int, help="sampling steps")

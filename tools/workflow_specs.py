@@ -126,8 +126,8 @@ def _train(unet: str, vae: str, title: str, degradation: str, strength: float, s
     return {
         "1": _node("UNETLoader", title, unet_name=unet, weight_dtype="default"),
         "2": _node("VAELoader", "Load VAE", vae_name=vae),
-        "3": _node("LoadImageSetFromFolderNode", "Clean photos (input/unlock_clean_photos)",
-                   folder="unlock_clean_photos", resize_method="Crop"),
+        "3": _node("UnlockImageFolder", "Clean photos (input/unlock_clean_photos)", folder="unlock_clean_photos",
+                   width=512, height=512, fit="crop", order="name", seed=0, max_images=0),
         "4": _degrade("Make degraded copies", ["3", 0], degradation, strength, seed=0),
         "5": _node("LoadImage", "Held-out photo (not in the folder)", image="unlock_validation_photo.png"),
         "6": _degrade("Degrade held-out photo", ["5", 0], degradation, strength, seed=1),
@@ -199,8 +199,8 @@ WORKFLOWS: dict[str, dict] = {
         "title": "Train a restoration prompt from your photos (FLUX.1-dev)",
         "build": flux_train_prompt,
         "note": "# Train a FLUX restoration prompt from clean photos\n\nPut clean photos in "
-                "`ComfyUI/input/unlock_clean_photos` (the sample folder has four). Degrade Image makes the degraded "
-                "copies (pick the degradation you want to remove); only the prompt learns, FLUX stays frozen.\n\n"
+                "`ComfyUI/input/unlock_clean_photos` (the sample folder has four); Load Image Folder centre-crops them to "
+                "512x512 as one batch. Degrade Image makes the degraded copies (pick the degradation you want to remove); only the prompt learns, FLUX stays frozen.\n\n"
                 + _SETUP_FLUX + "\n\nSaves `models/prompt_embeds/flux_haze.safetensors` (checkpoints every 100 "
                 "steps; queue again to continue from it via Load Restoration Prompt). 500 steps at 256 px crops "
                 "with gradient checkpointing fit a 24 GB card; raise `resolution` for large photos. The held-out "
@@ -210,7 +210,8 @@ WORKFLOWS: dict[str, dict] = {
         "title": "Train a restoration prompt from your photos (Wan2.1-T2V-1.3B)",
         "build": wan_train_prompt,
         "note": "# Train a Wan restoration prompt from clean photos\n\nPhotos train Wan as one-frame videos. Put "
-                "them in `ComfyUI/input/unlock_clean_photos`; Degrade Image makes rainy copies.\n\n" + _SETUP_WAN +
+                "them in `ComfyUI/input/unlock_clean_photos` (Load Image Folder centre-crops them to 512x512 as one "
+                "batch); Degrade Image makes rainy copies.\n\n" + _SETUP_WAN +
                 "\n\nSaves `models/prompt_embeds/my_wan_rain.safetensors`; use it in *wan_restore_video* instead of "
                 "the official prompt.",
     },

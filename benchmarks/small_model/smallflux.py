@@ -58,14 +58,17 @@ def build(config: dict | None = None, seed: int = 0, state_dict: dict | None = N
     import comfy.model_management
     import comfy.model_patcher
     import comfy.supported_models
-    from harness.small_models import seeded_init
+    from harness.small_models import flux_host_config, seeded_init
 
-    cfg = comfy.supported_models.Flux(dict(config or CONFIG))
+    cfg = comfy.supported_models.Flux(flux_host_config(dict(config or CONFIG)))
     cfg.set_inference_dtype(torch.float32, None)
     model = cfg.get_model({}, device="cpu")
     seeded_init(model.diffusion_model, seed)
     if state_dict is not None:
-        model.diffusion_model.load_state_dict({k: v.float() for k, v in state_dict.items()})
+        # Through the host's own key mapping, as its loader does (v0.20.1 renamed the q/k norm `.scale` to
+        # `.weight`; the committed checkpoint keeps the names it was saved with).
+        sd = cfg.process_unet_state_dict({k: v.float() for k, v in state_dict.items()})
+        model.diffusion_model.load_state_dict(sd)
     model.diffusion_model.to(torch.float32)
     return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
                                             offload_device=torch.device("cpu"))

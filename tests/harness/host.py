@@ -37,8 +37,10 @@ def load_tool(name: str):
 
 
 def comfyui_candidate() -> Path:
-    """Where the host is looked for: $COMFYUI_PATH, else $HOME/ComfyUI."""
-    return Path(os.environ.get("COMFYUI_PATH") or Path.home() / "ComfyUI").expanduser()
+    """Where the host is looked for: $COMFYUI_PATH, else $HOME/ComfyUI. COMFYUI_PATH may list several checkouts
+    separated by ':' (tests/run.sh runs each in turn); a single pytest process uses the first."""
+    listed = [p for p in os.environ.get("COMFYUI_PATH", "").split(os.pathsep) if p.strip()]
+    return Path(listed[0] if listed else Path.home() / "ComfyUI").expanduser()
 
 
 def find_comfyui() -> Path | None:

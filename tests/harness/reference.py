@@ -42,7 +42,10 @@ def reference_model(patcher, prompt, strength=1.0):
 
     # A patcher loaded earlier leaves its object patches applied on the shared model: copy a clean one.
     comfy.model_management.unload_all_models()
-    model = copy.deepcopy(patcher.model)
+    # The config object is shared, not copied: newer hosts' model configs answer every unknown attribute (also
+    # __deepcopy__ / __setstate__) with None, which breaks deepcopy; it is static data the copy may share.
+    config = patcher.model.model_config
+    model = copy.deepcopy(patcher.model, memo={id(config): config})
     dm = model.diffusion_model
     P, a, s = prompt.prompt, prompt.gates, strength
     if prompt.arch == "flux":

@@ -47,7 +47,14 @@ def small_flux(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2, 
     unet = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
                 hidden_size=hidden, mlp_ratio=4.0, num_heads=heads, depth=depth, depth_single_blocks=single,
                 axes_dim=axes, theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True)
-    return _patcher(comfy.supported_models.Flux(unet), seed)
+    return _patcher(comfy.supported_models.Flux(flux_host_config(unet)), seed)
+
+
+def flux_host_config(config: dict) -> dict:
+    """tools/tiny_models.py's: the config plus the fields this host's Flux requires (txt_ids_dims on v0.20.1)."""
+    from harness.host import load_tool
+
+    return load_tool("tiny_models").flux_host_config(config)
 
 
 def small_wan(seed: int = 0, dim: int = 64, heads: int = 2, layers: int = 2, ffn: int = 128):
@@ -57,3 +64,27 @@ def small_wan(seed: int = 0, dim: int = 64, heads: int = 2, layers: int = 2, ffn
                 ffn_dim=ffn, freq_dim=256, text_dim=4096, out_dim=16, num_heads=heads, num_layers=layers,
                 window_size=(-1, -1), qk_norm=True, cross_attn_norm=True, eps=1e-6)
     return _patcher(comfy.supported_models.WAN21_T2V(unet), seed)
+
+
+def small_flux2(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 1, single: int = 1):
+    """A tiny FLUX.2 (comfy.model_base.Flux2, a subclass of Flux) as the v0.20.1 loader configures one
+    (comfy/model_detection.py:198-212), built in-process. Only hosts that have FLUX.2 can build it."""
+    import comfy.supported_models
+
+    head = hidden // heads
+    unet = dict(image_model="flux2", in_channels=128, out_channels=128, vec_in_dim=None, context_in_dim=96,
+                hidden_size=hidden, mlp_ratio=3.0, num_heads=heads, depth=depth, depth_single_blocks=single,
+                axes_dim=[head // 4] * 4, theta=2000, patch_size=1, qkv_bias=False, guidance_embed=False,
+                txt_ids_dims=[3], global_modulation=True, mlp_silu_act=True, ops_bias=False,
+                default_ref_method="index", ref_index_scale=10.0)
+    return _patcher(comfy.supported_models.Flux2(unet), seed)
+
+
+def small_wan_variant(class_name: str, seed: int = 0):
+    """small_wan's weights under another comfy.model_base class of the Wan family (e.g. WAN21_Vace): a model the
+    pack must classify by its exact class, whatever it inherits."""
+    import comfy.model_base
+
+    patcher = small_wan(seed)
+    patcher.model.__class__ = getattr(comfy.model_base, class_name)
+    return patcher
