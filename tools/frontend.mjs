@@ -219,11 +219,13 @@ async function checkOne(page, job, log) {
     if (job.queue) {
       // The Run button: frontend 1.27 puts the test id on a wrapper around it, 1.43 on the button itself.
       const button = page.locator('[data-testid="queue-button"] button, button[data-testid="queue-button"]').first();
-      await button.waitFor({ state: 'visible', timeout: 30_000 });
+      // Generous waits: on a loaded 2-core machine the 1.43 frontend can take well over 30 s to settle after a
+      // load (measured: every click timed out at 30 s while other test processes ran; alone it takes seconds).
+      await button.waitFor({ state: 'visible', timeout: 120_000 });
       const [response] = await Promise.all([
         page.waitForResponse((r) => r.url().endsWith('/api/prompt') && r.request().method() === 'POST',
-          { timeout: 60_000 }),
-        button.click(),
+          { timeout: 180_000 }),
+        button.click({ timeout: 150_000 }),
       ]);
       res.queued = response.request().postDataJSON();
       let body = null;
