@@ -3,6 +3,8 @@ import os
 
 import folder_paths
 
+from ..prompt_embeds.fileio import NAME_RULE, file_name_problem
+
 PROMPT_FOLDER = "prompt_embeds"
 PROMPT_EXTENSIONS = {".safetensors"}  # run-time loading is safetensors only; official .pt goes through import
 # Official YPT checkpoints (pickles) wait here for 'Import Official Restoration Prompt'; nothing else reads them.
@@ -26,11 +28,10 @@ def save_path(node: str, name: str) -> str:
     name = (name or "").strip()
     if not name.lower().endswith(".safetensors"):
         name += ".safetensors"
-    stem = name[: -len(".safetensors")]
-    if (not stem or "/" in name or "\\" in name or name.startswith(".") or ".." in name or ":" in name
-            or any(ord(c) < 32 for c in name)):
-        raise ValueError(f"{node}: the save name {name!r} is not a plain file name. Use letters, digits, '-', '_' "
-                         "and '.', with no folders (it is saved in models/prompt_embeds).")
+    problem = file_name_problem(name) if name[: -len(".safetensors")] else "has no name before .safetensors"
+    if problem:
+        raise ValueError(f"{node}: the save name {name!r} is not a plain file name: it {problem}. Use {NAME_RULE} "
+                         "(it is saved in models/prompt_embeds).")
     return os.path.join(folder_paths.get_folder_paths(PROMPT_FOLDER)[0], name)
 
 

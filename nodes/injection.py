@@ -47,12 +47,22 @@ class PromptState:
         """s * a_l * P of the active prompt as (1, K, D) in like's device and dtype."""
         p, g = self.prompts[self.active]
         return self._cached((self.active, block, like.device, like.dtype),
-                            lambda: (self.strength * g[block] * p).to(like).unsqueeze(0))
+                            lambda: self._finite((self.strength * g[block] * p).to(like).unsqueeze(0)))
 
     def plain(self, like: torch.Tensor) -> torch.Tensor:
         """P of the active prompt as (1, K, D) in like's device and dtype."""
         p = self.prompts[self.active][0]
-        return self._cached((self.active, "plain", like.device, like.dtype), lambda: p.to(like).unsqueeze(0))
+        return self._cached((self.active, "plain", like.device, like.dtype),
+                            lambda: self._finite(p.to(like).unsqueeze(0)))
+
+    def _finite(self, t: torch.Tensor) -> torch.Tensor:
+        # Checked once per cached copy: a prompt that overflows the dtype the model runs in stops here, by name.
+        if not torch.isfinite(t).all():
+            raise FloatingPointError(
+                f"{self.node}: the restoration prompt (x gate x strength {self.strength}) overflows "
+                f"{str(t.dtype).replace('torch.', '')}, the dtype the model runs in. Lower strength, load the "
+                "model in a wider dtype (weight_dtype default), or use another prompt file.")
+        return t
 
     def gate(self, block: int):
         g = self.prompts[self.active][1][block]
@@ -79,8 +89,11 @@ class _DoubleQKV:
 
 class _SingleLinear1:
     """FLUX single block: only the qkv columns of linear1 change, only for the first K (text) tokens.
-    By linearity qkv(t + s a P) = qkv(t) + W_qkv (s a P); the delta is computed through the module itself (so
-    fp8 casts and LoRA weights apply) and cached until the weights or device change."""
+    By linearity qkv(t + s a P) = qkv(t) + W_qkv (s a P). The delta is computed through the module itself on every
+    forward, from K + 1 rows (s a P, and one zero row that gives the bias to subtract), so every weight mechanism
+    the host or a pack uses (fp8 casts, LoRA as weight patches, lowvram/dynamic-VRAM weight functions, GGUF
+    dequantisation with its patches) applies exactly as it does to the block's own input. Nothing is cached: a
+    cache keyed on the weight tensor went stale when a patch changed the weight without replacing the tensor."""
 
     def forward(self, x, *args, **kwargs):
         out = super().forward(x, *args, **kwargs)
@@ -95,25 +108,10 @@ class _SingleLinear1:
         return out
 
     def _unlock_delta(self, x):
-        st: PromptState = self._unlock_state
-        scaled = st.scaled(self._unlock_block, x)
-        qkv_width = 3 * self._unlock_hidden
-        # Not cached while the host patches this weight per forward: LoRA as `weight_function` (lowvram), or as
-        # `weight_lowvram_function` under dynamic VRAM (v0.20+, default on NVIDIA), where the tensor stays the same.
-        cacheable = not st.trainable() and not getattr(self, "weight_function", None) \
-            and getattr(self, "weight_lowvram_function", None) is None
-        key = (st.active, x.device, x.dtype, id(self.weight), self.weight.data_ptr())
-        cache = self.__dict__.setdefault("_unlock_cache", {})
-        if cacheable and key in cache:
-            return cache[key]
-        both = super().forward(torch.cat([scaled, torch.zeros_like(scaled)], dim=0))
-        delta = (both[:1] - both[1:])[..., :qkv_width]  # bias cancels
-        if cacheable:
-            # Entries for replaced weights (a new LoRA strength, another device) are dropped, not kept around.
-            for old in [k for k in cache if k[0] == st.active]:
-                del cache[old]
-            cache[key] = delta
-        return delta
+        scaled = self._unlock_state.scaled(self._unlock_block, x)  # (1, K, D)
+        rows = super().forward(torch.cat([scaled, torch.zeros_like(scaled[:, :1])], dim=1))  # (1, K + 1, out)
+        k = scaled.shape[1]
+        return (rows[:, :k] - rows[:, k:])[..., :3 * self._unlock_hidden]  # W (s a P): the bias cancels
 
 
 class _WanCrossAttn:

@@ -8,7 +8,7 @@ to 1, averaging x0 predictions at the same (x, t) equals averaging velocities.
 import comfy.patcher_extension
 
 from .injection import PromptState, install_prompt
-from .model_info import check_prompt_fits, model_info
+from .model_info import check_prompt_fits, check_prompt_range, model_info
 
 WRAPPER_KEY = "unlock_restore.mixture"
 
@@ -17,6 +17,7 @@ def apply_mixture(model, mixture, strength: float, node: str):
     info = model_info(model)
     for p in mixture.prompts:
         check_prompt_fits(node, p, info, what="mixture's prompt")
+        check_prompt_range(node, p, strength, model, what="mixture's prompt")
     patched = model.clone()
     gated = [i for i, p in enumerate(mixture.prompts) if p.mode == "gated"]
     slot = {i: j for j, i in enumerate(gated)}

@@ -116,3 +116,24 @@ def check_prompt_fits(node: str, prompt, info: ModelInfo, what: str = "restorati
             f"{node}: this {what} was made for {prompt_text(prompt)}, but the connected MODEL is "
             f"{info.describe()}. Load a prompt made for this model, or connect the model the prompt was made "
             f"for{'' if same_family else ' (' + ARCHS[prompt.arch].label + ')'}.")
+
+
+def compute_dtype(patcher) -> torch.dtype:
+    """The dtype the model's activations are computed in: the manual-cast dtype when weights are stored in
+    another (fp8 files), else the weights' own; 8-bit storage without a cast computes in bf16 at the least."""
+    base = patcher.model
+    dtype = getattr(base, "manual_cast_dtype", None) or base.get_dtype()
+    return dtype if torch.finfo(dtype).bits > 8 else torch.bfloat16
+
+
+def check_prompt_range(node: str, prompt, strength: float, patcher, what: str = "restoration prompt") -> None:
+    """Refuse a prompt whose injected values overflow the dtype this model computes in (they would turn every
+    output into NaN/Inf)."""
+    dtype = compute_dtype(patcher)
+    peak, limit = prompt.injected_peak(strength), float(torch.finfo(dtype).max)
+    if not peak < limit:
+        raise ValueError(
+            f"{node}: this {what} adds values up to {peak:.3g} (prompt x gate x strength {strength}) but the model "
+            f"computes in {str(dtype).replace('torch.', '')}, whose largest value is {limit:.3g}: it would overflow and "
+            "every output would be NaN/Inf. Lower strength, run the model in a wider dtype (weight_dtype default), or use another "
+            "prompt file (an earlier checkpoint of it, if training diverged).")

@@ -5,7 +5,7 @@ from ..prompt_embeds import PromptMixture
 from .conditioning import prompt_conditioning
 from .injection import PromptState, install_prompt
 from .mixing import apply_mixture
-from .model_info import check_prompt_fits, model_info
+from .model_info import check_prompt_fits, check_prompt_range, model_info
 from .types import RestorationPromptType
 
 NODE = "Apply Restoration Prompt"
@@ -17,6 +17,7 @@ def apply_prompt(model, prompt, strength: float, node: str = NODE):
         return apply_mixture(model, prompt, strength, node)
     info = model_info(model)
     check_prompt_fits(node, prompt, info)
+    check_prompt_range(node, prompt, strength, model)
     if prompt.mode == "context":
         return model
     state = PromptState([(prompt.prompt, prompt.gates)], strength, node)

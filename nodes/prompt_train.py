@@ -1,4 +1,5 @@
 """Train Restoration Prompt: learn a prompt against the loaded model, inside ComfyUI."""
+import os
 import time
 
 from comfy_api.latest import io, ui
@@ -70,6 +71,10 @@ class UnlockPromptTrain(io.ComfyNode):
                                "validation_degraded, the result is restored and scored (PSNR/SSIM) at the end."),
                 io.Image.Input("validation_degraded", optional=True,
                                tooltip="The degraded version of validation_clean."),
+                io.Boolean.Input("overwrite", default=False, optional=True,
+                                 tooltip="Replace an existing file named save_name. Off: a run refuses to start "
+                                 "rather than replace another prompt. Resuming from that same file (connected "
+                                 "through Load Restoration Prompt) always continues in it."),
             ],
             outputs=[RestorationPromptType.Output(display_name="restoration_prompt"),
                      io.Image.Output(display_name="loss_graph")],
@@ -85,7 +90,7 @@ class UnlockPromptTrain(io.ComfyNode):
     def execute(cls, model, vae, clean_images, degraded_images, steps, learning_rate, batch_size, resolution, t0,
                 seed, mode, objective, restoration_prompt=None, save_name="trained_prompt", checkpoint_every=100,
                 gradient_checkpointing=False, conditioning=None, tokens=0, degradation="", validation_clean=None,
-                validation_degraded=None) -> io.NodeOutput:
+                validation_degraded=None, overwrite=False) -> io.NodeOutput:
         path = save_path(NODE, save_name) if save_name.strip() else None
         if (validation_clean is None) != (validation_degraded is None):
             raise ValueError(f"{NODE}: connect both validation_clean and validation_degraded (a held-out pair), or "
@@ -93,6 +98,11 @@ class UnlockPromptTrain(io.ComfyNode):
         if validation_clean is not None and validation_clean.shape != validation_degraded.shape:
             raise ValueError(f"{NODE}: validation_clean {tuple(validation_clean.shape)} and validation_degraded "
                              f"{tuple(validation_degraded.shape)} differ in shape; connect a matching pair.")
+        if path and os.path.exists(path) and not overwrite and not _is_source(restoration_prompt, path):
+            raise FileExistsError(
+                f"{NODE}: models/prompt_embeds/{os.path.basename(path)} already exists ({path}); training would "
+                "replace it. Choose another save_name, or turn on overwrite to replace it. To continue training "
+                "that prompt, load it with Load Restoration Prompt and connect it to restoration_prompt.")
         trainer = PromptTrainer(model, vae, clean_images, degraded_images, mode=mode, objective=objective, t0=t0,
                                 seed=seed, node=NODE, init=restoration_prompt, tokens=tokens,
                                 conditioning=conditioning, resolution=resolution,
@@ -100,11 +110,22 @@ class UnlockPromptTrain(io.ComfyNode):
         settings = {"learning_rate": learning_rate, "batch_size": batch_size, "resolution": resolution,
                     "seed": seed, "gradient_checkpointing": bool(gradient_checkpointing)}
         prompt, before, after = train(trainer, steps, learning_rate, batch_size, checkpoint_every, path, settings)
+        if path:
+            prompt.source_path = os.path.abspath(path)  # it is that file's content: training it on continues there
         text = (f"{prompt.describe()}. Step {trainer.steps_done}. Held-out loss {before:.6f} -> {after:.6f}"
                 f"{'; saved ' + path if path else ''}.")
         if validation_clean is not None and validation_degraded is not None:
             text += " " + _validate(model, vae, prompt, validation_clean, validation_degraded, t0, seed)
         return io.NodeOutput(prompt, loss_graph(trainer.history), ui=ui.PreviewText(text))
+
+
+def _is_source(prompt, path: str) -> bool:
+    """True when `prompt` was loaded from `path` (resuming writes onto its own file)."""
+    source = getattr(prompt, "source_path", None)
+    try:
+        return bool(source) and os.path.samefile(source, path)
+    except OSError:
+        return False
 
 
 def _validate(model, vae, prompt, clean, degraded, t0: float, seed: int) -> str:

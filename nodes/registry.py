@@ -6,6 +6,7 @@ from .degrade import UnlockDegrade
 from .folders import register_model_folders
 from .image_folder import UnlockImageFolder
 from .image_pairs import UnlockImagePairs
+from .input_checks import guard_inputs
 from .metrics import UnlockMetrics
 from .prompt_apply import UnlockPromptApply
 from .prompt_import import UnlockPromptImport
@@ -28,6 +29,10 @@ NODES: list[type[io.ComfyNode]] = [
     UnlockMetrics,
     UnlockImageFolder,  # appended: ids and order above are a public contract
 ]
+
+
+for _node in NODES:  # finite floats and listed combo values, checked before any node runs
+    guard_inputs(_node)
 
 
 class UnlockRestoreExtension(ComfyExtension):

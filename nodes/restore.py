@@ -138,6 +138,10 @@ class UnlockRestore(io.ComfyNode):
         if image.shape[0] == 0:
             raise _fail("the image batch is empty (0 images)", "Connect a node that outputs at least one image; "
                         "check that the loader or batch selection upstream found something")
+        if not torch.isfinite(image).all():
+            bad = int((~torch.isfinite(image)).sum())
+            raise _fail(f"the input image contains {bad} NaN or infinite value(s)",
+                        "Check the node that produced it (a decoder or an image operation upstream went wrong)")
         if image.shape[-1] not in (1, 2, 3, 4):
             raise _fail(f"the image has {image.shape[-1]} channels; gray (1), gray + alpha (2), RGB (3) and RGBA "
                         "(4) are supported", "Convert it to RGB first")
@@ -160,7 +164,7 @@ class UnlockRestore(io.ComfyNode):
         sigmas = time_grid(float(t0), int(steps))
         guider = comfy.samplers.CFGGuider(patched)  # positive only, as the stock BasicGuider
         guider.inner_set_conds({"positive": cond})
-        sampler = comfy.samplers.KSAMPLER(sample_unlock_bridge)
+        sampler = comfy.samplers.KSAMPLER(sample_unlock_bridge, extra_options={"node": NODE})  # errors name Restore
         restorer = _Restorer(patched, vae, guider, sampler, sigmas, tiled)
 
         if video:
@@ -197,6 +201,9 @@ class _Restorer:
                 overlap_t = max(1, min(tile_t // 2, TILE_FRAME_OVERLAP // temporal))
             images = self.vae.decode_tiled(latent, tile_x=TILE_PIXELS // compression, tile_y=TILE_PIXELS // compression,
                                            overlap=TILE_OVERLAP // compression, tile_t=tile_t, overlap_t=overlap_t)
+        if not torch.isfinite(images).all():  # clamping would hide it; never return a broken image as a result
+            raise _fail("the VAE decoded the restored latent to NaN or infinite values",
+                        "Load the VAE in bf16 or fp32 (an fp16 VAE can overflow), or lower strength")
         # A video decodes to (1, frames, H, W, C). Clamped here, so joining windows keeps values in [0, 1].
         return images.reshape(-1, *images.shape[-3:]).float().clamp(0.0, 1.0)
 

@@ -222,6 +222,11 @@ class PromptTrainer:
         materialize_weights(self.base)
         self.transformer_options = dict(self.patched.model_options.get("transformer_options", {}))
         self.transformer_options["wrappers"] = self.patched.wrappers
+        smallest = 2 * int(vae.spacial_compression_encode())  # one latent patch (patch size 2)
+        if min(clean.shape[1], clean.shape[2]) < smallest:
+            raise ValueError(f"{node}: the training images are {clean.shape[2]}x{clean.shape[1]} px, too small for "
+                             f"this model and VAE (at least {smallest}x{smallest}). Use larger images (Load Image "
+                             "Folder's width and height set the size of the batch).")
         self.clean, self.degraded = self._encode(vae, clean), self._encode(vae, degraded)
         self.crop = self._latent_crop(vae, resolution)
 

@@ -1,9 +1,9 @@
 """The restoration prompt file: one .safetensors, written atomically, read with a specific error per failure."""
 from __future__ import annotations
 
-import io
 import json
 import os
+import re
 import secrets
 import struct
 
@@ -19,6 +19,36 @@ SUFFIX = ".safetensors"
 OFFICIAL_SUFFIXES = (".pt", ".pth")
 # safetensors refuses headers above 100 MB; a larger length prefix means the bytes are not a safetensors file.
 MAX_HEADER = 100_000_000
+
+# One naming rule for every file the pack writes (workflows are shared across systems, so a name must work on all
+# of them): letters, digits, '-', '_' and '.', not starting with '.', not a name Windows reserves, and short
+# enough that the hidden temporary file of an atomic save (".<name>.tmp-<pid>-<8 hex>") stays within the 255-byte
+# limit of common file systems.
+_PORTABLE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                     *(f"LPT{i}" for i in range(1, 10))}
+MAX_NAME_LENGTH = 200  # the whole file name, extension included: 200 + len(".") + len(".tmp-<10>-<8>") <= 255
+NAME_RULE = (f"letters, digits, '-', '_' and '.' only, not starting with '.', at most {MAX_NAME_LENGTH} characters "
+             "with the extension, and no folders")
+
+
+def file_name_problem(name: str) -> str | None:
+    """What is wrong with `name` (a file name with its extension) under the naming rule, or None."""
+    if not name:
+        return "is empty"
+    if "/" in name or "\\" in name:
+        return "contains a folder separator"
+    if len(name.encode("utf-8")) > MAX_NAME_LENGTH:
+        return f"is {len(name.encode('utf-8'))} characters long (at most {MAX_NAME_LENGTH}, extension included)"
+    bad = sorted({c for c in name if not re.fullmatch(r"[A-Za-z0-9._-]", c)})
+    if bad:
+        return "contains " + ", ".join(repr(c) for c in bad) + " (not portable: Windows or other systems refuse it)"
+    if not _PORTABLE.fullmatch(name) or ".." in name:
+        return "starts with '.' or contains '..'"
+    if name.split(".")[0].upper() in _WINDOWS_RESERVED:
+        return f"is a device name Windows reserves ({name.split('.')[0]})"
+    return None
+
 
 _REDOWNLOAD = "The download or copy was cut off: download or copy it again, or re-save it from its source"
 _NOT_SAFETENSORS = ("Replace it with a good copy (re-download it, or re-save it from the training run or import "
@@ -82,12 +112,20 @@ def load_prompt(path) -> RestorationPrompt:
     """Read and validate a restoration prompt file. Raises PromptFileError with a specific `kind`."""
     path = os.fspath(path)
     _check_path(path)
-    # One read: the checks below and the tensors come from the same bytes, and no file handle or memory map
-    # stays open (on Windows an open file could not be replaced by a later save).
+    # The header first, from one open handle: a file that is not a restoration prompt (a model or LoRA in the
+    # wrong folder, gigabytes) is refused from its few header bytes, before any tensor data is read. Then one read
+    # of the whole (small) file, from the same handle; no handle or memory map stays open (on Windows an open file
+    # could not be replaced by a later save).
     with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        header = _read_header(path, f, size)
+        meta = _read_meta(path, header)
+        _check_tensor_table(path, header)
+        f.seek(0)
         data = f.read()
-    header = _read_header(path, io.BytesIO(data), len(data))
-    meta = _read_meta(path, header)
+    if len(data) != size:
+        raise fail("truncated", f"changed while it was read ({size} bytes, then {len(data)})",
+                   "Wait for the copy or training run writing it to finish, then queue again", path=path)
     try:
         tensors = st.load(data)
     except Exception as e:  # safetensors' own errors are not specific; the header checks above caught most
@@ -98,7 +136,8 @@ def load_prompt(path) -> RestorationPrompt:
     prompt = RestorationPrompt(
         prompt=tensors["prompt"], gates=tensors.get("gates"), mode=meta["mode"], arch=meta["arch"],
         blocks=meta["blocks"], null_context=tensors.get("null_context"), pooled=tensors.get("pooled"),
-        guidance=meta["guidance"], t0=meta["t0"], steps=meta["steps"], provenance=meta["provenance"])
+        guidance=meta["guidance"], t0=meta["t0"], steps=meta["steps"], provenance=meta["provenance"],
+        source_path=os.path.abspath(path))
     return prompt.validate(path=path)
 
 
@@ -181,6 +220,26 @@ def _read_header(path: str, f, size: int) -> dict:
         raise fail("truncated", f"is incomplete: its header promises {end} bytes of tensor data but only {have} "
                    f"are there ({size} bytes on disk, {8 + n + end} expected)", _REDOWNLOAD, path=path)
     return header
+
+
+# What a restoration prompt file may hold, judged from its header: only these tensors, and no more data than the
+# largest prompt (K <= 4096 tokens of width <= 16384 in float64, its null context and gates) could need. Shapes
+# and dtypes get their specific messages from validate(), once the (small) file is read.
+MAX_DATA_BYTES = 1024 * 2**20
+
+
+def _check_tensor_table(path: str, header: dict) -> None:
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    fix = ("Put only restoration prompts saved by unlock-restore in models/prompt_embeds (models, LoRAs and "
+           "embeddings go in their own folders)")
+    extra = sorted(set(entries) - set(TENSORS))
+    if extra:
+        raise fail("shape", f"holds tensors that are not part of a restoration prompt ({', '.join(extra[:3])}"
+                   f"{', ...' if len(extra) > 3 else ''})", fix, path=path)
+    total = max((e["data_offsets"][1] for e in entries.values()), default=0)
+    if total > MAX_DATA_BYTES:
+        raise fail("shape", f"holds {total / 2**20:.0f} MiB of tensor data, more than any restoration prompt "
+                   f"({MAX_DATA_BYTES // 2**20} MiB at most)", fix, path=path)
 
 
 def _read_meta(path: str, header: dict) -> dict:

@@ -46,6 +46,9 @@ class RestorationPrompt:
     t0: float = 0.4
     steps: int = 20
     provenance: dict = field(default_factory=default_provenance)
+    # The file this prompt was loaded from (set by load_prompt; never saved): lets a training run that resumes from
+    # a file write onto that same file without asking for overwrite.
+    source_path: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.guidance is None and self.arch == "flux":
@@ -57,6 +60,18 @@ class RestorationPrompt:
     @property
     def tokens(self) -> int:
         return int(self.prompt.shape[0])
+
+    def injected_peak(self, strength: float = 1.0) -> float:
+        """The largest magnitude this prompt adds to the model's activations at `strength` (float64, so it is
+        exact where the model's dtype would overflow): |s| max|a| max|P| for gated FLUX (and at least max|P| for
+        gated Wan, whose P enters the context unscaled), max|c| + |s| max|P| for context (c the null context). Compared with the dtype the model computes in before it runs."""
+        peak_p = float(self.prompt.detach().double().abs().max()) if self.prompt.numel() else 0.0
+        if self.mode == "gated" and self.gates is not None and self.gates.numel():
+            scaled = abs(float(strength)) * float(self.gates.detach().double().abs().max()) * peak_p
+            # Wan adds P itself to the context (attn(x, c + P)) and gates the result: P enters unscaled too.
+            return scaled if self.arch == "flux" else max(scaled, peak_p)
+        base = float(self.null_context.detach().double().abs().max()) if self.null_context is not None else 0.0
+        return base + abs(float(strength)) * peak_p
 
     @property
     def width(self) -> int:

@@ -72,6 +72,7 @@ def test_training_with_fp8_weights(served, tiny_models):
 def test_requeue_trains_again(served):
     server, models = served
     graph = train_graph(*models["wan21"], "train.png", "requeue", steps=2)
+    graph["5"]["inputs"]["overwrite"] = True  # the same save_name twice: consent to replace the first result
     first, second = server.run(graph), server.run(graph)
     for entry in (first, second):
         assert entry["status"]["status_str"] == "success"

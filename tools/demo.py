@@ -35,7 +35,8 @@ import unlock_run  # noqa: E402
 import workflow_specs as specs  # noqa: E402
 
 # A CPU-sized training budget (the shipped workflows train 500 steps on 256 px crops with 512 tokens).
-TRAIN_BUDGET = ["7.steps=4", "7.resolution=64", "7.tokens=16", "7.checkpoint_every=2"]
+# overwrite: a demo run again into the same folder replaces the prompts its last run trained there.
+TRAIN_BUDGET = ["7.steps=4", "7.resolution=64", "7.tokens=16", "7.checkpoint_every=2", "7.overwrite=true"]
 JOBS = [  # (label, workflow, runner overrides)
     ("flux_train", "flux_train_prompt", TRAIN_BUDGET),
     ("flux_restore", "flux_restore_image", []),

@@ -50,6 +50,7 @@ METADATA_KEY = "unlock_restore.tiny_models"
 # NAME -> ComfyUI models sub-folder (the conftest links each file there).
 MODEL_FOLDERS: dict[str, str] = {
     "flux_dev": "diffusion_models",
+    "flux_dev_single": "diffusion_models",
     "flux_dev_fp8": "diffusion_models",
     "wan21_t2v": "diffusion_models",
     "taesd_flux": "vae",
@@ -58,6 +59,7 @@ MODEL_FOLDERS: dict[str, str] = {
 
 FILE_NAMES: dict[str, str] = {
     "flux_dev": "flux_dev_tiny.safetensors",
+    "flux_dev_single": "flux_dev_tiny_single.safetensors",
     "flux_dev_fp8": "flux_dev_tiny_fp8.safetensors",
     "wan21_t2v": "wan21_t2v_tiny.safetensors",
     "taesd_flux": "taesd_flux_tiny.safetensors",
@@ -67,6 +69,7 @@ FILE_NAMES: dict[str, str] = {
 # What the stock loaders must detect: the supported_models class for diffusion models, the module class for VAEs.
 EXPECTED_DETECTION: dict[str, str] = {
     "flux_dev": "Flux",
+    "flux_dev_single": "Flux",
     "flux_dev_fp8": "Flux",
     "wan21_t2v": "WAN21_T2V",
     "taesd_flux": "comfy.taesd.taesd.TAESD",
@@ -80,6 +83,11 @@ FLUX_DEV_CONFIG = dict(in_channels=16, out_channels=16, vec_in_dim=768, context_
 WAN21_T2V_CONFIG = dict(model_type="t2v", patch_size=(1, 2, 2), in_dim=16, dim=128, ffn_dim=256, freq_dim=256,
                         text_dim=4096, out_dim=16, num_heads=1, num_layers=2, window_size=(-1, -1), qk_norm=True,
                         cross_attn_norm=True, eps=1e-6)
+# flux_dev plus one single block (the stock loader counts blocks): what a single-block injection is tested on
+# (GGUF + LoRA). 545 M parameters; built only on demand (not in DEFAULT_NAMES).
+FLUX_DEV_SINGLE_CONFIG = dict(FLUX_DEV_CONFIG, depth_single_blocks=1)
+# What `ensure_built` and the CLI build when not told otherwise; the others are built when a test asks for them.
+ON_DEMAND = ("flux_dev_single",)
 TAESD_LATENT_CHANNELS = 16
 TAEF1_SCALE_SHIFT = (0.3611, 0.1159)  # nodes.py VAELoader.load_taesd("taef1"): the FLUX latent scale and shift
 WAN21_VAE_CONFIG = dict(dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
@@ -97,6 +105,7 @@ TAESD_GAINS = ((r"\.conv\.4\.weight$", 0.3), (r"^taesd_(encoder\.14|decoder\.18)
 # wins, default 1.
 RECIPES: dict[str, dict] = {
     "flux_dev": dict(family="flux_dev", dtype="bfloat16", fp8=False, gains=()),
+    "flux_dev_single": dict(family="flux_dev_single", dtype="bfloat16", fp8=False, gains=()),
     "flux_dev_fp8": dict(family="flux_dev", dtype="bfloat16", fp8=True, gains=()),
     "wan21_t2v": dict(family="wan21_t2v", dtype="bfloat16", fp8=False, gains=()),
     "taesd_flux": dict(family="taesd_flux", dtype="float32", fp8=False, gains=TAESD_GAINS),
@@ -141,10 +150,14 @@ def ensure_built(comfyui, python: str = sys.executable, only=None, quiet: bool =
     `cache_root()`); NAME -> file. A subprocess: building imports ComfyUI with its own arguments and takes a few
     GB that are freed after."""
     out = Path(cache or cache_root()) / f"tiny-models-v{VERSION}-{host_key(comfyui)}"
+    names = list(only) if only else default_names()
     cmd = [python, str(Path(__file__).resolve()), "--comfyui", str(comfyui), "--out", str(out)]
-    subprocess.run(cmd + (["--only", ",".join(only)] if only else []), check=True,
-                   stdout=subprocess.DEVNULL if quiet else None)
-    return model_files(out)
+    subprocess.run(cmd + ["--only", ",".join(names)], check=True, stdout=subprocess.DEVNULL if quiet else None)
+    return {n: p for n, p in model_files(out).items() if n in names}
+
+
+def default_names() -> list[str]:
+    return [n for n in MODEL_FOLDERS if n not in ON_DEMAND]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -194,10 +207,11 @@ def _template(name: str) -> dict[str, tuple]:
     ops = comfy.ops.disable_weight_init
     family = RECIPES[name]["family"]
     with torch.device("meta"):
-        if family == "flux_dev":
+        if family in ("flux_dev", "flux_dev_single"):
             import comfy.ldm.flux.model
 
-            module = comfy.ldm.flux.model.Flux(image_model="flux", operations=ops, **flux_host_config(FLUX_DEV_CONFIG))
+            config = FLUX_DEV_CONFIG if family == "flux_dev" else FLUX_DEV_SINGLE_CONFIG
+            module = comfy.ldm.flux.model.Flux(image_model="flux", operations=ops, **flux_host_config(config))
         elif family == "wan21_t2v":
             import comfy.ldm.wan.model
 
@@ -471,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="rebuild even when cached")
     p.add_argument("--no-verify", action="store_true", help="skip loading new files through the stock loaders")
     args = p.parse_args(argv)
-    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(MODEL_FOLDERS)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or default_names()
     unknown = [n for n in names if n not in MODEL_FOLDERS]
     if unknown:
         p.error(f"unknown model name(s) {unknown}; known: {', '.join(MODEL_FOLDERS)}")

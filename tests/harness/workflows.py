@@ -18,8 +18,10 @@ runner = load_tool("unlock_run")
 
 
 # What a 2-core CPU cannot afford: a real training budget (hundreds of steps at 256 px crops with 512 tokens).
-# Applied to the API graph here, and to the widgets in the browser test; nothing else is changed.
-TEST_BUDGET = {"UnlockPromptTrain": {"steps": 2, "resolution": 64, "tokens": 16}}
+# Applied to the API graph here, and to the widgets in the browser test; nothing else is changed, except
+# `overwrite`: one scratch server runs each training workflow twice (API, then browser), and the second run may
+# replace the first one's prompt only with consent.
+TEST_BUDGET = {"UnlockPromptTrain": {"steps": 2, "resolution": 64, "tokens": 16, "overwrite": True}}
 
 # umt5-xxl has no tiny stand-in: ComfyUI builds its fixed 5.7 B-parameter configuration whatever the file holds.
 # The import workflow runs without it (the conditioning input is optional); its wiring is checked separately.
