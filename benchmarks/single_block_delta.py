@@ -90,7 +90,8 @@ def main() -> int:
     start_host(comfyui)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     rows = measure(sizes, args.repeats)
-    version = (comfyui / "comfyui_version.py").read_text().split('"')[-2] if (comfyui / "comfyui_version.py").exists() else "?"
+    version_file = comfyui / "comfyui_version.py"
+    version = version_file.read_text().split('"')[-2] if version_file.exists() else "?"
     result = {"benchmark": "single_block_delta", "command": "python benchmarks/single_block_delta.py "
               f"--sizes {args.sizes} --repeats {args.repeats} --threads {args.threads}", "comfyui": version,
               "device": "cpu", "threads": args.threads, "dtype": "float32", "width": 3072, "rows": rows}

@@ -45,10 +45,10 @@ def sample_unlock_bridge(model, x, sigmas, extra_args=None, callback=None, disab
         out = model(xt, t, **extra_args)
         calls[0] += 1
         if not torch.isfinite(out).all():
+            at = float(torch.as_tensor(t).flatten()[0])
             raise FloatingPointError(
                 f"{node}: the model's prediction went non-finite (NaN or Inf) at evaluation {calls[0]} of {steps} "
-                f"(t = {float(torch.as_tensor(t).flatten()[0]):.4g}), so sampling stopped instead of returning a broken image. "
-                f"{NONFINITE_FIX}.")
+                f"(t = {at:.4g}), so sampling stopped instead of returning a broken image. {NONFINITE_FIX}.")
         return out
 
     return sample_bridge(x0_hat, y.to(x), None, sigmas.to(x), x=x, callback=callback)
@@ -100,9 +100,8 @@ class UnlockBridgeSigmas(io.ComfyNode):
         if not is_plain_flow(sampling):
             raise ValueError(
                 f"{SIGMAS_NODE}: the connected model ({family_name(model.model)}) samples with "
-                f"{sampling_type(sampling)}, so it is not a flow-matching model (the bridge needs plain flow "
-                "matching, CONST). The bridge needs FLUX or Wan (rectified flow); load one of those "
-                "with Load Diffusion Model.")
+                f"{sampling_type(sampling)}, so it is not a flow-matching model: the bridge needs plain flow "
+                "matching (CONST), as FLUX and Wan use. Load one of those with Load Diffusion Model.")
         if not t_min < t0:
             raise ValueError(f"{SIGMAS_NODE}: t_min ({t_min}) must be smaller than t0 ({t0}); lower t_min or "
                              "raise t0.")

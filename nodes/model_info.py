@@ -32,12 +32,14 @@ class ModelInfo:
 SUPPORTED_CLASSES = {"Flux": "flux", "WAN21": "wan21", "WAN22": "wan22"}
 # The model families named in refusals (class name -> what a user calls it); others show their class name.
 FAMILY_NAMES = {
-    "Flux": "FLUX.1", "WAN21": "Wan 2.1", "WAN22": "Wan 2.2", "Flux2": "FLUX.2", "LongCatImage": "LongCat-Image", "Chroma": "Chroma", "ChromaRadiance": "Chroma Radiance",
+    "Flux": "FLUX.1", "WAN21": "Wan 2.1", "WAN22": "Wan 2.2",
+    "Flux2": "FLUX.2", "LongCatImage": "LongCat-Image", "Chroma": "Chroma", "ChromaRadiance": "Chroma Radiance",
     "WAN21_Vace": "Wan VACE", "WAN21_Camera": "Wan Fun Camera", "WAN21_HuMo": "Wan HuMo", "WAN22_S2V": "Wan 2.2 S2V",
     "WAN22_Animate": "Wan 2.2 Animate", "WAN21_CausalAR": "Wan causal (autoregressive)",
     "WAN21_FlowRVS": "Wan FlowRVS", "WAN21_SCAIL": "Wan SCAIL", "WAN22_WanDancer": "Wan WanDancer",
     "QwenImage": "Qwen-Image", "Lumina2": "Lumina 2 / Z-Image", "HunyuanVideo": "HunyuanVideo",
-    "HunyuanImage21": "HunyuanImage 2.1", "SD3": "Stable Diffusion 3", "SDXL": "SDXL", "BaseModel": "Stable Diffusion 1.x",
+    "HunyuanImage21": "HunyuanImage 2.1", "SD3": "Stable Diffusion 3", "SDXL": "SDXL",
+    "BaseModel": "Stable Diffusion 1.x",
     "LTXV": "LTX-Video", "CosmosPredict2": "Cosmos Predict2", "HiDream": "HiDream", "AuraFlow": "AuraFlow",
 }
 # Sampling the bridge needs: plain flow matching (comfy.model_sampling.CONST: x_s = s e + (1 - s) x0). Other
@@ -134,6 +136,6 @@ def check_prompt_range(node: str, prompt, strength: float, patcher, what: str = 
     if not peak < limit:
         raise ValueError(
             f"{node}: this {what} adds values up to {peak:.3g} (prompt x gate x strength {strength}) but the model "
-            f"computes in {str(dtype).replace('torch.', '')}, whose largest value is {limit:.3g}: it would overflow and "
-            "every output would be NaN/Inf. Lower strength, run the model in a wider dtype (weight_dtype default), or use another "
-            "prompt file (an earlier checkpoint of it, if training diverged).")
+            f"computes in {str(dtype).replace('torch.', '')}, whose largest value is {limit:.3g}: it would overflow "
+            "and every output would be NaN/Inf. Lower strength, run the model in a wider dtype (weight_dtype "
+            "default), or use another prompt file (an earlier checkpoint of it, if training diverged).")

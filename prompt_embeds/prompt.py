@@ -64,7 +64,8 @@ class RestorationPrompt:
     def injected_peak(self, strength: float = 1.0) -> float:
         """The largest magnitude this prompt adds to the model's activations at `strength` (float64, so it is
         exact where the model's dtype would overflow): |s| max|a| max|P| for gated FLUX (and at least max|P| for
-        gated Wan, whose P enters the context unscaled), max|c| + |s| max|P| for context (c the null context). Compared with the dtype the model computes in before it runs."""
+        gated Wan, whose P enters the context unscaled), max|c| + |s| max|P| for context (c the null context).
+        Compared with the dtype the model computes in before it runs."""
         peak_p = float(self.prompt.detach().double().abs().max()) if self.prompt.numel() else 0.0
         if self.mode == "gated" and self.gates is not None and self.gates.numel():
             scaled = abs(float(strength)) * float(self.gates.detach().double().abs().max()) * peak_p

@@ -22,5 +22,6 @@ def gguf_skip_reason() -> str | None:
         return (f"!!! GGUF TESTS SKIPPED: no ComfyUI-GGUF checkout at {path}. Get it with: git clone {GGUF_REPO} "
                 f"{path} && git -C {path} checkout {GGUF_COMMIT} !!!")
     if importlib.util.find_spec("gguf") is None:
-        return "!!! GGUF TESTS SKIPPED: the gguf package is missing from the test environment (tests/requirements.txt) !!!"
+        return ("!!! GGUF TESTS SKIPPED: the gguf package is missing from the test environment "
+                "(tests/requirements.txt) !!!")
     return None
