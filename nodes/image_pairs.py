@@ -8,7 +8,8 @@ import folder_paths
 import torch
 from comfy_api.latest import io
 
-from .input_files import IMAGE_EXTENSIONS, folder_stamp, load_rgb as _load_rgb, resolve_input_folder
+from .input_files import IMAGE_EXTENSIONS, folder_stamp, is_image_name, resolve_input_folder
+from .input_files import load_rgb as _load_rgb
 
 NODE = "Load Image Pairs"
 SUBFOLDERS = ("clean", "degraded")
@@ -32,9 +33,8 @@ def _images_in(directory: str, shown: str) -> dict[str, str]:
     """{stem: file name} of the image files directly in `directory` (hidden files and other types ignored)."""
     found: dict[str, str] = {}
     for entry in sorted(os.listdir(directory)):
-        stem, ext = os.path.splitext(entry)
-        if entry.startswith(".") or ext.lower() not in IMAGE_EXTENSIONS or not os.path.isfile(
-                os.path.join(directory, entry)):
+        stem = os.path.splitext(entry)[0]
+        if not is_image_name(entry) or not os.path.isfile(os.path.join(directory, entry)):
             continue
         if stem in found:
             raise _fail(f"'{shown}' holds two images named '{stem}' ({found[stem]}, {entry}); pairs are matched by "
