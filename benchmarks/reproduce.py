@@ -98,7 +98,10 @@ class Experiment:
             trainer = PromptTrainer(self.model, self.vae, clean, degraded, mode=mode, objective=objective, t0=c["t0"],
                                     seed=SEEDS["prompt_init"], node="reproduce", tokens=self.tokens,
                                     conditioning=_null_conditioning(self.tokens), resolution=c["train_resolution"],
-                                    degradation=degradation)
+                                    degradation=degradation,
+                                    # The committed results were measured before 0.2, with the network given the
+                                    # continuous t; pinned so the command still reproduces them.
+                                    time_index="continuous")
             prompt, before, after = train(trainer, c["train_steps"], c["lr"], c["batch"], 0, None,
                                           {"steps": c["train_steps"], "lr": c["lr"], "batch": c["batch"]})
         return prompt, {"held_loss_before": before, "held_loss_after": after,

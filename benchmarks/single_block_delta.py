@@ -15,7 +15,6 @@ extra rows as a share of linear1's rows, (K + 1) / (K + image tokens), which is 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -84,20 +83,17 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from smallflux import find_comfyui, start_host
+    from smallflux import find_comfyui, host_version, start_host, write_result
 
     comfyui = find_comfyui(args.comfyui)
     start_host(comfyui)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     rows = measure(sizes, args.repeats)
-    version_file = comfyui / "comfyui_version.py"
-    version = version_file.read_text().split('"')[-2] if version_file.exists() else "?"
     result = {"benchmark": "single_block_delta", "command": "python benchmarks/single_block_delta.py "
-              f"--sizes {args.sizes} --repeats {args.repeats} --threads {args.threads}", "comfyui": version,
-              "device": "cpu", "threads": args.threads, "dtype": "float32", "width": 3072, "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+              f"--sizes {args.sizes} --repeats {args.repeats} --threads {args.threads}",
+              "comfyui": host_version(comfyui), "device": "cpu", "threads": args.threads, "dtype": "float32",
+              "width": 3072, "rows": rows}
+    write_result(args.out, result)
     return 0
 
 

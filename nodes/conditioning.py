@@ -5,6 +5,8 @@ import logging
 
 import torch
 
+from ..prompt_embeds import ARCHS
+from ..prompt_embeds.archs import POOLED_WIDTH
 
 log = logging.getLogger("unlock_restore")
 ENCODERS = {"flux": "t5xxl + clip_l (DualCLIPLoader, type flux)", "wan21": "umt5_xxl (Load CLIP, type wan)",
@@ -16,8 +18,10 @@ def fit_tokens(context: torch.Tensor, k: int, arch: str) -> torch.Tensor:
 
     Wan: ComfyUI's umT5 output is zero beyond the real tokens (it pads to >= 512), and diffusers zeroes padding,
     so cutting to K=226 (or zero-padding) reproduces the official context exactly.
-    FLUX: the official encoding is T5 over 512 tokens of padding; ComfyUI pads to >= 256. Cutting is exact for
-    the tokens kept; padding repeats the last (padding) token's encoding, a close approximation.
+    FLUX: the official encoding is T5 over exactly K (512) tokens with no attention mask, so every row depends on
+    the total length; ComfyUI pads to >= 256. Only an encoding of exactly K tokens is exact (a CLIP input encodes
+    one, see `clip_null_context`); otherwise padding repeats the last (padding) token's encoding and cutting
+    keeps rows computed at another length: an approximation (`length_note` says so).
     """
     length = context.shape[1]
     if length == k:
@@ -32,6 +36,47 @@ def fit_tokens(context: torch.Tensor, k: int, arch: str) -> torch.Tensor:
     return torch.cat([context, fill], dim=1)
 
 
+def length_note(node: str, length: int, k: int, arch: str) -> str | None:
+    """What a connected CONDITIONING of `length` tokens changes for a prompt of K tokens (None: nothing)."""
+    if length == k or ARCHS[arch].null_length_option is None:
+        return None  # Wan: umT5 zeroes its padding, so cutting or zero-padding is exact
+    how = (f"rows {length + 1}-{k} repeat its last row" if length < k else f"it is cut to the first {k} rows")
+    return (f"{node}: the connected CONDITIONING has {length} text tokens but this prompt uses {k}: {how}, and "
+            f"because FLUX's T5 encodes the empty text without a mask, every row depends on the length, so the "
+            f"null context differs from the official one (T5(\"\") over exactly {k} tokens) in every row. For the "
+            f"exact null context connect the CLIP (DualCLIPLoader, type flux) to this node's clip input instead of "
+            f"the CONDITIONING.")
+
+
+def clip_null_context(node: str, clip, k: int, arch: str):
+    """The empty text encoded by a connected CLIP at the length the prompt needs, as a null context (same
+    return as `encoded_null_context`). FLUX: T5 over exactly K tokens, unmasked (what ComfyUI's
+    T5TokenizerOptions with min_length K then CLIP Text Encode("") give), and CLIP-L's pooled vector; Wan: umT5
+    as usual, cut to K (exact: umT5 zeroes its padding)."""
+    family = ARCHS[arch]
+    option = family.null_length_option
+    tokens = clip.tokenize("", tokenizer_options={option: k}) if option else clip.tokenize("")
+    streams = sorted(tokens) if isinstance(tokens, dict) else []
+    if streams != sorted(family.text_streams):  # e.g. FLUX's t5xxl + clip_l connected to a Wan prompt
+        raise ValueError(f"{node}: the connected CLIP is not {family.label}'s text encoder (its tokenizer gives "
+                         f"{', '.join(streams) or 'no named'} token streams, {family.label}'s gives "
+                         f"{', '.join(family.text_streams)}). Connect {ENCODERS[arch]}.")
+    out = clip.encode_from_tokens(tokens, return_pooled=True, return_dict=True)
+    context, pooled = out["cond"], out.get("pooled_output")
+    if context.shape[-1] != ARCHS[arch].text_width:
+        raise ValueError(f"{node}: the connected CLIP encodes text {context.shape[-1]} wide, but "
+                         f"{ARCHS[arch].label} is conditioned on a {ARCHS[arch].text_width}-wide encoder. Connect "
+                         f"{ENCODERS[arch]}.")
+    if option and context.shape[1] != k:
+        raise ValueError(f"{node}: the connected CLIP gave {context.shape[1]} tokens for the empty text where "
+                         f"{k} were asked for ({option}), so it is not {ENCODERS[arch]}. Connect that pair.")
+    if arch == "flux" and (pooled is None or pooled.shape[-1] != POOLED_WIDTH):
+        raise ValueError(f"{node}: the connected CLIP gives no {POOLED_WIDTH}-wide pooled vector; FLUX needs "
+                         f"CLIP-L's. Connect {ENCODERS[arch]}.")
+    pooled = pooled[0].float().cpu() if arch == "flux" else None
+    return fit_tokens(context[:1].float().cpu(), k, arch)[0], pooled
+
+
 def encoded_null_context(node: str, conditioning: list, k: int, arch: str):
     """A connected empty-text CONDITIONING as a null context: ((K, 4096) float32 on CPU, cut or padded as the
     official code sees it; FLUX's pooled (768,) vector or None). Shared by Apply, Import and Train."""
@@ -43,24 +88,30 @@ def encoded_null_context(node: str, conditioning: list, k: int, arch: str):
         raise ValueError(f"{node}: the connected CONDITIONING is {context.shape[-1]} wide, but FLUX and Wan "
                          f"use a 4096-wide text encoder. Encode the empty text with {ENCODERS[arch]}.")
     pooled = extra.get("pooled_output") if arch == "flux" else None
+    note = length_note(node, context.shape[1], k, arch)
+    if note:
+        log.warning("unlock-restore: %s", note)
     return (fit_tokens(context[:1].float().cpu(), k, arch)[0],
             pooled[0].float().cpu() if pooled is not None else None)
 
 
-def prompt_conditioning(node: str, prompt, conditioning=None, strength: float = 1.0) -> list:
-    """CONDITIONING for sampling with `prompt`: its null context (or the connected encoding, fitted to K), for
-    FLUX with the pooled vector and guidance 1.0; in context mode with the learned residual added."""
+def prompt_conditioning(node: str, prompt, conditioning=None, strength: float = 1.0, clip=None) -> list:
+    """CONDITIONING for sampling with `prompt`: its null context (or the empty text encoded by a connected CLIP,
+    or the connected encoding fitted to K, in that order), for FLUX with the pooled vector and guidance 1.0; in
+    context mode with the learned residual added."""
     k = prompt.tokens
-    if conditioning is not None:
+    if clip is not None:
+        context, pooled = clip_null_context(node, clip, k, prompt.arch)
+    elif conditioning is not None:
         context, pooled = encoded_null_context(node, conditioning, k, prompt.arch)
     elif prompt.null_context is not None:
         context, pooled = prompt.null_context.float(), prompt.pooled
     else:
         raise ValueError(
             f"{node}: this restoration prompt ({prompt.provenance.get('source', 'no source')}) has no stored null "
-            f"context (official prompt files do not include it). Connect a CONDITIONING input: CLIP Text Encode "
-            f"with an EMPTY text, encoded with {ENCODERS[prompt.arch]}. Or re-import the prompt with 'Import "
-            f"Official Restoration Prompt' and that encoding connected, so it is stored in the file.")
+            f"context (official prompt files do not include it). Re-import it with 'Import Official Restoration "
+            f"Prompt' with the text encoder ({ENCODERS[prompt.arch]}) connected to its clip input, so the null "
+            f"context is stored in the file; or connect that encoder to Apply Restoration Prompt's clip input.")
     context = context.unsqueeze(0)
     if getattr(prompt, "mode", None) == "context":  # a mixture adds its context residuals per evaluation
         context = context + float(strength) * prompt.prompt.float().unsqueeze(0)
@@ -73,4 +124,4 @@ def prompt_conditioning(node: str, prompt, conditioning=None, strength: float = 
     return [[context, {}]]
 
 
-__all__ = ["encoded_null_context", "fit_tokens", "prompt_conditioning"]
+__all__ = ["clip_null_context", "encoded_null_context", "fit_tokens", "length_note", "prompt_conditioning"]

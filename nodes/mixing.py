@@ -9,6 +9,7 @@ import comfy.patcher_extension
 
 from .injection import PromptState, install_prompt
 from .model_info import check_prompt_fits, check_prompt_range, model_info
+from .time_index import install_time_index
 
 WRAPPER_KEY = "unlock_restore.mixture"
 
@@ -28,6 +29,8 @@ def apply_mixture(model, mixture, strength: float, node: str):
         install_prompt(patched, state, info.arch, first.blocks)
     residuals = {i: p.prompt for i, p in enumerate(mixture.prompts) if p.mode == "context"}
     weights = list(mixture.weights)
+    # Each prompt is timed as it was trained (an official import next to a prompt trained before 0.2, say).
+    timing = install_time_index(patched, info.arch, [p.time_convention for p in mixture.prompts])
 
     def average(executor, x, t, c_concat, c_crossattn, control, transformer_options, **kwargs):
         out = None
@@ -35,6 +38,8 @@ def apply_mixture(model, mixture, strength: float, node: str):
             for i, w in enumerate(weights):
                 if state is not None:
                     state.active = slot.get(i)  # None for a context prompt: its residual rides on the text instead
+                if timing is not None:
+                    timing.active = i
                 c = c_crossattn
                 if i in residuals:
                     c = c_crossattn + strength * residuals[i].to(c_crossattn).unsqueeze(0)
@@ -43,6 +48,8 @@ def apply_mixture(model, mixture, strength: float, node: str):
         finally:
             if state is not None:
                 state.active = 0
+            if timing is not None:
+                timing.active = 0
         return out
 
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, WRAPPER_KEY, average)

@@ -6,31 +6,35 @@ from .conditioning import prompt_conditioning
 from .injection import PromptState, install_prompt
 from .mixing import apply_mixture
 from .model_info import check_prompt_fits, check_prompt_range, model_info
+from .time_index import install_time_index
 from .types import RestorationPromptType
 
 NODE = "Apply Restoration Prompt"
 
 
 def apply_prompt(model, prompt, strength: float, node: str = NODE):
-    """The patched MODEL clone (or the model itself in context mode). The input MODEL is never modified."""
+    """The patched MODEL clone, timed as the prompt was trained (`time_index`). In context mode with continuous
+    timing, the model itself (the prompt rides on the CONDITIONING). The input MODEL is never modified."""
     if isinstance(prompt, PromptMixture):
         return apply_mixture(model, prompt, strength, node)
     info = model_info(model)
     check_prompt_fits(node, prompt, info)
     check_prompt_range(node, prompt, strength, model)
-    if prompt.mode == "context":
+    if prompt.mode == "context" and prompt.time_convention == "continuous":
         return model
-    state = PromptState([(prompt.prompt, prompt.gates)], strength, node)
     patched = model.clone()
-    install_prompt(patched, state, info.arch, prompt.blocks)
+    if prompt.mode == "gated":
+        install_prompt(patched, PromptState([(prompt.prompt, prompt.gates)], strength, node), info.arch,
+                       prompt.blocks)
+    install_time_index(patched, info.arch, [prompt.time_convention])
     return patched
 
 
-def prepare(model, restoration_prompt, strength: float = 1.0, conditioning=None, node: str = NODE):
+def prepare(model, restoration_prompt, strength: float = 1.0, conditioning=None, node: str = NODE, clip=None):
     """(MODEL, CONDITIONING) ready for the bridge sampler: what Apply Restoration Prompt outputs. Other nodes
     (Restore, Train) call this so every path injects a prompt the same way; `node` names the caller in errors."""
     return (apply_prompt(model, restoration_prompt, strength, node),
-            prompt_conditioning(node, restoration_prompt, conditioning, strength))
+            prompt_conditioning(node, restoration_prompt, conditioning, strength, clip))
 
 
 class UnlockPromptApply(io.ComfyNode):
@@ -41,8 +45,11 @@ class UnlockPromptApply(io.ComfyNode):
             display_name=NODE,
             category="unlock-restore/prompts",
             description="Injects a restoration prompt into the model (gated mode) or the conditioning (context "
-                        "mode). Sample with the CONDITIONING output: it is the empty prompt the restoration prompt "
-                        "was trained with, so no text encoder is needed.",
+                        "mode), and times the model as the prompt was trained: official imports and prompts "
+                        "trained since 0.2 give the network the official code's time index (FLUX round(1000 t), "
+                        "Wan its scheduler's grid) while samplers keep the continuous t. Sample with the "
+                        "CONDITIONING output: it is the empty prompt the restoration prompt was trained with, so no "
+                        "text encoder is needed.",
             inputs=[
                 io.Model.Input("model", tooltip="The FLUX or Wan model the prompt was made for. It is not "
                                "modified: a patched copy comes out."),
@@ -55,11 +62,16 @@ class UnlockPromptApply(io.ComfyNode):
                                       tooltip="Optional: the empty text encoded by the model's text encoder. Needed "
                                       "only for prompts without a stored null context (official imports without "
                                       "one); when connected it is used instead of the stored one, cut or padded "
-                                      "to the prompt's token count."),
+                                      "to the prompt's token count (for FLUX an approximation unless it has exactly "
+                                      "that many tokens: prefer the clip input)."),
+                io.Clip.Input("clip", optional=True,
+                              tooltip="Optional: the model's text encoder, to encode the empty text here at the "
+                              "prompt's token count (FLUX: T5 over exactly K tokens, unmasked, as the official "
+                              "code). Used instead of the stored null context and of conditioning."),
             ],
             outputs=[io.Model.Output(display_name="model"), io.Conditioning.Output(display_name="conditioning")],
         )
 
     @classmethod
-    def execute(cls, model, restoration_prompt, strength, conditioning=None) -> io.NodeOutput:
-        return io.NodeOutput(*prepare(model, restoration_prompt, strength, conditioning))
+    def execute(cls, model, restoration_prompt, strength, conditioning=None, clip=None) -> io.NodeOutput:
+        return io.NodeOutput(*prepare(model, restoration_prompt, strength, conditioning, clip=clip))

@@ -5,7 +5,7 @@ import folder_paths
 from comfy_api.latest import io, ui
 
 from ..prompt_embeds import PromptFileError, load_official, save_prompt
-from .conditioning import ENCODERS, encoded_null_context
+from .conditioning import ENCODERS, clip_null_context, encoded_null_context, length_note
 from .folders import OFFICIAL_FOLDER, save_path
 from .types import RestorationPromptType
 
@@ -20,8 +20,10 @@ class UnlockPromptImport(io.ComfyNode):
             display_name=NODE,
             category="unlock-restore/prompts",
             description="Converts an official released prompt (.pt, put in models/prompt_embeds_official) into a "
-                        "restoration prompt file in models/prompt_embeds. Connect the empty text encoded by the "
-                        "model's text encoder so the file carries its null context and needs no encoder later.",
+                        "restoration prompt file in models/prompt_embeds. Connect the model's text encoder (clip) "
+                        "so the file carries the exact null context the official code uses and needs no encoder "
+                        "later. The file records the official time index: restoring gives the network the "
+                        "official code's timestep.",
             is_output_node=True,
             inputs=[
                 io.Combo.Input("official_file", options=folder_paths.get_filename_list(OFFICIAL_FOLDER),
@@ -40,12 +42,17 @@ class UnlockPromptImport(io.ComfyNode):
                 io.Boolean.Input("overwrite", default=False,
                                  tooltip="Replace an existing file of the same name. Off: an existing file is kept "
                                  "and the import stops with an error."),
+                io.Clip.Input("clip", optional=True,
+                              tooltip="The model's text encoder (FLUX: DualCLIPLoader t5xxl + clip_l, type flux; "
+                              "Wan: Load CLIP umt5_xxl, type wan). The empty text is encoded here at the length "
+                              "the prompt needs (FLUX: 512 T5 tokens without a mask, as the official code), the "
+                              "exact null context. Used instead of conditioning when both are connected."),
             ],
             outputs=[RestorationPromptType.Output(display_name="restoration_prompt")],
         )
 
     @classmethod
-    def execute(cls, official_file, save_name="", conditioning=None, degradation="", overwrite=False):
+    def execute(cls, official_file, save_name="", conditioning=None, degradation="", overwrite=False, clip=None):
         src = folder_paths.get_full_path(OFFICIAL_FOLDER, official_file)
         if src is None:
             raise FileNotFoundError(f"{NODE}: '{official_file}' is not in models/{OFFICIAL_FOLDER}. Put the "
@@ -54,17 +61,26 @@ class UnlockPromptImport(io.ComfyNode):
         dst = save_path(NODE, save_name or f"ypt_{stem}")
         if os.path.exists(dst) and not overwrite:
             raise FileExistsError(f"{NODE}: {dst} already exists. Choose another save_name, or turn on overwrite.")
+        caveat = None
         try:
-            prompt = load_official(src, degradation=degradation.strip() or None, warn_missing=conditioning is None)
-            if conditioning is not None:
+            prompt = load_official(src, degradation=degradation.strip() or None,
+                                   warn_missing=conditioning is None and clip is None)
+            if clip is not None:
+                prompt.null_context, prompt.pooled = clip_null_context(NODE, clip, prompt.tokens, prompt.arch)
+                prompt.provenance["null_context"] = "empty text encoded from the connected CLIP (exact)"
+            elif conditioning is not None:
                 prompt.null_context, prompt.pooled = encoded_null_context(NODE, conditioning, prompt.tokens,
                                                                           prompt.arch)
+                caveat = length_note(NODE, conditioning[0][0].shape[1], prompt.tokens, prompt.arch)
+                prompt.provenance["null_context"] = ("connected CONDITIONING" + (", approximate" if caveat else ""))
             save_prompt(prompt, dst)
         except PromptFileError as e:
             raise PromptFileError(f"{NODE}: {e}", kind=e.kind) from e
         note = f"Saved {os.path.basename(dst)}: {prompt.describe()}."
+        if caveat:
+            note += " " + caveat
         if not prompt.has_null_context:
-            note += (f" No null context stored: connect the empty text encoded with {ENCODERS[prompt.arch]} here "
-                     "and import again, or connect it to Apply Restoration Prompt's conditioning input.")
+            note += (f" No null context stored: connect the text encoder ({ENCODERS[prompt.arch]}) to clip here and "
+                     "import again, or connect it to Apply Restoration Prompt's clip input.")
         return io.NodeOutput(prompt, ui=ui.PreviewText(note))
 

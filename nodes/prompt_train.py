@@ -20,7 +20,8 @@ class UnlockPromptTrain(io.ComfyNode):
             category="unlock-restore/training",
             description="Learns a restoration prompt from paired clean/degraded images against the connected FLUX "
                         "or Wan model. Only the prompt learns; the model's weights stay unchanged. Checkpoints are "
-                        "saved to models/prompt_embeds as it trains.",
+                        "saved to models/prompt_embeds as it trains. The network is given the official code's time "
+                        "index (as when restoring); a resumed prompt keeps the one it was trained with.",
             not_idempotent=True,  # queueing the same graph again trains again
             is_output_node=True,
             is_experimental=True,
@@ -61,7 +62,8 @@ class UnlockPromptTrain(io.ComfyNode):
                                  "third slower, same gradients."),
                 io.Conditioning.Input("conditioning", optional=True,
                                       tooltip="The EMPTY text encoded with the model's text encoder; stored as the "
-                                      "prompt's null context. Without it a zero context is used (tests only)."),
+                                      "prompt's null context (for FLUX exact only at exactly `tokens` tokens: "
+                                      "prefer the clip input). Without either a zero context is used (tests only)."),
                 io.Int.Input("tokens", default=0, min=0, max=1024,
                              tooltip="Prompt length K (0: the model's default, 512 FLUX / 226 Wan)."),
                 io.String.Input("degradation", default="",
@@ -75,6 +77,11 @@ class UnlockPromptTrain(io.ComfyNode):
                                  tooltip="Replace an existing file named save_name. Off: a run refuses to start "
                                  "rather than replace another prompt. Resuming from that same file (connected "
                                  "through Load Restoration Prompt) always continues in it."),
+                io.Clip.Input("clip", optional=True,
+                              tooltip="The model's text encoder: the empty text is encoded here at the prompt's "
+                              "token count (FLUX: T5 over exactly K tokens, unmasked, as the official code) and "
+                              "stored as the prompt's null context. Used instead of conditioning when both are "
+                              "connected."),
             ],
             outputs=[RestorationPromptType.Output(display_name="restoration_prompt"),
                      io.Image.Output(display_name="loss_graph")],
@@ -90,7 +97,7 @@ class UnlockPromptTrain(io.ComfyNode):
     def execute(cls, model, vae, clean_images, degraded_images, steps, learning_rate, batch_size, resolution, t0,
                 seed, mode, objective, restoration_prompt=None, save_name="trained_prompt", checkpoint_every=100,
                 gradient_checkpointing=False, conditioning=None, tokens=0, degradation="", validation_clean=None,
-                validation_degraded=None, overwrite=False) -> io.NodeOutput:
+                validation_degraded=None, overwrite=False, clip=None) -> io.NodeOutput:
         path = save_path(NODE, save_name) if save_name.strip() else None
         if (validation_clean is None) != (validation_degraded is None):
             raise ValueError(f"{NODE}: connect both validation_clean and validation_degraded (a held-out pair), or "
@@ -105,7 +112,7 @@ class UnlockPromptTrain(io.ComfyNode):
                 "that prompt, load it with Load Restoration Prompt and connect it to restoration_prompt.")
         trainer = PromptTrainer(model, vae, clean_images, degraded_images, mode=mode, objective=objective, t0=t0,
                                 seed=seed, node=NODE, init=restoration_prompt, tokens=tokens,
-                                conditioning=conditioning, resolution=resolution,
+                                conditioning=conditioning, clip=clip, resolution=resolution,
                                 gradient_checkpointing=gradient_checkpointing, degradation=degradation)
         settings = {"learning_rate": learning_rate, "batch_size": batch_size, "resolution": resolution,
                     "seed": seed, "gradient_checkpointing": bool(gradient_checkpointing)}

@@ -22,9 +22,10 @@ import comfy.utils
 from ..bridge import OBJECTIVES, sample_times, training_states
 from ..prompt_embeds import ARCHS, RestorationPrompt, save_prompt
 from ..prompt_embeds.prompt import PACK_VERSION
-from .conditioning import encoded_null_context
+from .conditioning import clip_null_context, encoded_null_context
 from .injection import PromptState, install_prompt
 from .model_info import check_prompt_fits, model_info, unsupported_message
+from .time_index import install_time_index
 
 log = logging.getLogger("unlock_restore")
 
@@ -171,7 +172,8 @@ class PromptTrainer:
     def __init__(self, model, vae, clean: torch.Tensor, degraded: torch.Tensor, *, mode: str, objective: str,
                  t0: float, seed: int, node: str, init: RestorationPrompt | None = None, tokens: int = 0,
                  conditioning=None, resolution: int = 0, t_min: float = 1e-4, t_power: float = 1.0,
-                 gradient_checkpointing: bool = False, degradation: str = ""):
+                 gradient_checkpointing: bool = False, degradation: str = "", clip=None,
+                 time_index: str | None = None):
         self.node, self.mode, self.objective = node, mode, objective
         self.t0, self.t_min, self.t_power, self.seed = float(t0), float(t_min), float(t_power), int(seed)
         self.degradation = degradation
@@ -193,7 +195,13 @@ class PromptTrainer:
                                  f"Set mode to {init.mode}, or start a new prompt (disconnect it).")
             self.steps_done = int(init.provenance.get("training", {}).get("steps_done", 0))
         k = init.tokens if init is not None else (tokens or ARCHS[info.arch].tokens)
-        self.null_context, self.pooled, self.null_source = self._null_context(init, conditioning, k)
+        self.null_context, self.pooled, self.null_source = self._null_context(init, conditioning, k, clip)
+        # The network is timed as it will be when restoring: a resumed prompt keeps its own convention; a new one
+        # takes the official code's (bridge/time_index.py). `time_index` is for benchmarks that need the other.
+        self.time_index = time_index or (init.time_convention if init is not None else "official")
+        if init is not None and self.time_index != init.time_convention:
+            raise ValueError(f"{node}: the prompt to resume from was trained with the {init.time_convention} time "
+                             f"index, not {self.time_index}; a run continues with the convention it started with.")
 
         with torch.inference_mode(False):
             g = torch.Generator().manual_seed(self.seed)
@@ -212,6 +220,7 @@ class PromptTrainer:
         if mode == "gated":
             install_prompt(self.patched, PromptState([(self.prompt, self.gates)], 1.0, node), info.arch,
                            info.blocks)
+        install_time_index(self.patched, info.arch, [self.time_index])
         if gradient_checkpointing:
             dm = self.patched.get_model_object("diffusion_model")
             for (kind, i), fn in _block_replacements(info.arch, dm, self.trainables).items():
@@ -231,8 +240,11 @@ class PromptTrainer:
         self.crop = self._latent_crop(vae, resolution)
 
     # -- preparation ---------------------------------------------------------------------------------------
-    def _null_context(self, init, conditioning, k):
-        if conditioning is not None:
+    def _null_context(self, init, conditioning, k, clip=None):
+        if clip is not None:
+            ctx, pooled = clip_null_context(self.node, clip, k, self.info.arch)
+            source = "empty text encoded from the connected CLIP"
+        elif conditioning is not None:
             ctx, pooled = encoded_null_context(self.node, conditioning, k, self.info.arch)
             source = "connected text encoding"
         elif init is not None and init.null_context is not None:
@@ -312,7 +324,7 @@ class PromptTrainer:
                 mode=self.mode, arch=self.info.arch, blocks=dict(self.info.blocks),
                 null_context=self.null_context.detach().cpu().clone(),
                 pooled=self.pooled.detach().cpu().clone() if self.pooled is not None else None,
-                guidance=1.0 if self.info.arch == "flux" else None, t0=self.t0,
+                guidance=1.0 if self.info.arch == "flux" else None, t0=self.t0, time_index=self.time_index,
                 provenance={"degradations": [d.strip() for d in self.degradation.split(",") if d.strip()],
                             "base_model": self.info.describe(), "source": "trained", "pack_version": PACK_VERSION,
                             "training": {**settings, "steps_done": self.steps_done, "objective": self.objective,

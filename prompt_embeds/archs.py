@@ -18,6 +18,14 @@ class Arch:
     # used for messages and official import, never to refuse a prompt.
     models: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)
     text_width: int = TEXT_WIDTH
+    # The diffusers scheduler grid whose timestep the official code feeds the network (bridge/time_index.py).
+    time_grid: str = "wan_unipc"
+    # FLUX's null context is T5("") over exactly K tokens with no mask (every row depends on the length), so the
+    # empty text is tokenised to K tokens with this tokenizer option (ComfyUI's T5TokenizerOptions, min_length).
+    # None: the encoder masks and zeroes its padding (umT5), so any encoding of >= K tokens cut to K is exact.
+    null_length_option: str | None = None
+    # The token streams ComfyUI's tokenizer for this family's text encoder returns (how a CLIP is recognised).
+    text_streams: tuple[str, ...] = ("umt5xxl",)
 
     def model_for(self, width: int, blocks: dict[str, int] | None = None) -> str | None:
         """The known model with this hidden width (and block layout, when given), or None."""
@@ -28,7 +36,8 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {
-    "flux": Arch("FLUX", ("double", "single"), 512, {"FLUX.1-dev": (3072, {"double": 19, "single": 38})}),
+    "flux": Arch("FLUX", ("double", "single"), 512, {"FLUX.1-dev": (3072, {"double": 19, "single": 38})},
+                 time_grid="flux_euler", null_length_option="t5xxl_min_length", text_streams=("l", "t5xxl")),
     "wan21": Arch("Wan 2.1", ("blocks",), 226, {"Wan2.1-T2V-1.3B": (1536, {"blocks": 30}),
                                                "Wan2.1-T2V-14B": (5120, {"blocks": 40})}),
     "wan22": Arch("Wan 2.2", ("blocks",), 226, {"Wan2.2-TI2V-5B": (3072, {"blocks": 30}),

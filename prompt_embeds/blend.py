@@ -31,6 +31,10 @@ def blend_prompts(prompts: list[RestorationPrompt], weights: list[float]) -> Res
             ("token count K", p.tokens, first.tokens, "Blend only prompts trained with the same text length"),
             ("block layout", p.blocks, first.blocks, "Blend only prompts made for the same model size"),
             ("guidance", p.guidance, first.guidance, "Blend only prompts trained with the same guidance"),
+            ("time index", p.time_convention, first.time_convention,
+             "Blend only prompts trained with the same time index (official imports and prompts trained since "
+             "0.2 use 'official'; or use Mix Restoration Prompts in 'average' mode, which times each prompt as "
+             "it was trained)"),
         ]
         for what, got, want, fix in checks:
             if got != want:
@@ -50,7 +54,7 @@ def blend_prompts(prompts: list[RestorationPrompt], weights: list[float]) -> Res
                                      p.provenance.get("base_model")))
     result = RestorationPrompt(
         prompt=P, gates=gates, mode=first.mode, arch=first.arch, blocks=dict(first.blocks),
-        null_context=null_context, pooled=pooled, guidance=first.guidance,
+        null_context=null_context, pooled=pooled, guidance=first.guidance, time_index=first.time_convention,
         t0=math.fsum(w * p.t0 for w, p in zip(weights, prompts)), steps=max(p.steps for p in prompts),
         provenance={"degradations": degradations, "base_model": " / ".join(base_models),
                     "training": {"blend_weights": weights,

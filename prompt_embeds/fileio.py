@@ -70,7 +70,8 @@ def save_prompt(prompt: RestorationPrompt, path) -> str:
             # clone(): safetensors refuses tensors sharing memory, and we must not keep views of the caller's data.
             tensors[key] = t.detach().to("cpu").contiguous().clone()
     meta = {"mode": prompt.mode, "arch": prompt.arch, "blocks": dict(prompt.blocks), "guidance": prompt.guidance,
-            "t0": prompt.t0, "steps": prompt.steps, "provenance": prompt.provenance}
+            "t0": prompt.t0, "steps": prompt.steps, "provenance": prompt.provenance,
+            "time_index": prompt.time_convention}  # resolved, so a re-saved old file keeps its convention
     metadata = {VERSION_KEY: str(FORMAT_VERSION), META_KEY: json.dumps(meta, sort_keys=True), "format": "pt"}
 
     folder = os.path.dirname(os.path.abspath(path))
@@ -137,7 +138,7 @@ def load_prompt(path) -> RestorationPrompt:
         prompt=tensors["prompt"], gates=tensors.get("gates"), mode=meta["mode"], arch=meta["arch"],
         blocks=meta["blocks"], null_context=tensors.get("null_context"), pooled=tensors.get("pooled"),
         guidance=meta["guidance"], t0=meta["t0"], steps=meta["steps"], provenance=meta["provenance"],
-        source_path=os.path.abspath(path))
+        time_index=meta["time_index"], source_path=os.path.abspath(path))
     return prompt.validate(path=path)
 
 
@@ -279,5 +280,5 @@ def _read_meta(path: str, header: dict) -> dict:
     if not isinstance(meta.get("provenance", {}), dict):
         raise fail("metadata", "has an invalid settings record ('provenance' is not a JSON object)", fix,
                    path=path)
-    defaults = {"guidance": None, "t0": 0.4, "steps": 20, "provenance": default_provenance()}
+    defaults = {"guidance": None, "t0": 0.4, "steps": 20, "provenance": default_provenance(), "time_index": None}
     return {**defaults, **meta}

@@ -84,7 +84,7 @@ def load_official(path, null_context: torch.Tensor | None = None, pooled: torch.
     guessed = stem[len(backend) + 1:] if stem.lower().startswith(backend + "_") else stem
     prompt = RestorationPrompt(
         prompt=P, gates=gates, mode="gated", arch=arch, blocks=blocks, null_context=null_context, pooled=pooled,
-        guidance=1.0 if arch == "flux" else None, t0=0.4, steps=20,
+        guidance=1.0 if arch == "flux" else None, t0=0.4, steps=20, time_index="official",
         provenance={"degradations": [degradation or guessed], "base_model": base_model,
                     "training": {"note": "official YPT release (github.com/sudraj2002/YPT); settings not "
                                  "published"},

@@ -13,9 +13,12 @@ from .errors import fail
 # Written into every file; bumped only when an older pack could no longer read new files correctly.
 FORMAT_VERSION = 1
 # Recorded in provenance. Keep in step with pyproject.toml (the pack is not pip-installed, so no metadata lookup).
-PACK_VERSION = "0.1.0"
+PACK_VERSION = "0.2.0"
 
 MODES = ("gated", "context")
+# The network's time input a prompt was trained with (bridge/time_index.py): "official" (the official code's grid
+# index; imported official prompts, and every prompt trained since 0.2) or "continuous" (t itself).
+TIME_INDEX = ("official", "continuous")
 # Prompts are trained in float32; half types are accepted so a user can store them smaller.
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -46,6 +49,8 @@ class RestorationPrompt:
     t0: float = 0.4
     steps: int = 20
     provenance: dict = field(default_factory=default_provenance)
+    # None: not recorded (files written before 0.2): official imports used the official index, trained prompts t.
+    time_index: str | None = None
     # The file this prompt was loaded from (set by load_prompt; never saved): lets a training run that resumes from
     # a file write onto that same file without asking for overwrite.
     source_path: str | None = field(default=None, compare=False, repr=False)
@@ -73,6 +78,15 @@ class RestorationPrompt:
             return scaled if self.arch == "flux" else max(scaled, peak_p)
         base = float(self.null_context.detach().double().abs().max()) if self.null_context is not None else 0.0
         return base + abs(float(strength)) * peak_p
+
+    @property
+    def time_convention(self) -> str:
+        """How the network was timed when this prompt was trained: recorded, or for files that predate the field,
+        'official' for official imports and 'continuous' for prompts unlock-restore trained."""
+        if self.time_index is not None:
+            return self.time_index
+        source = self.provenance.get("source", "") if isinstance(self.provenance, dict) else ""
+        return "official" if str(source).startswith("official") else "continuous"
 
     @property
     def width(self) -> int:
@@ -177,6 +191,9 @@ class RestorationPrompt:
         if self.guidance is not None and (not _is_number(self.guidance) or self.guidance <= 0):
             raise err("metadata", f"its guidance {self.guidance!r} is not a positive number",
                       "Set guidance to 1.0 (the value FLUX prompts are trained with)")
+        if self.time_index is not None and self.time_index not in TIME_INDEX:
+            raise err("metadata", f"its time index {self.time_index!r} is unknown (known: {', '.join(TIME_INDEX)})",
+                      "Update unlock-restore, or re-export the prompt")
         if self.arch != "flux" and self.guidance is not None:
             raise err("metadata", f"it sets guidance={self.guidance} but {info.label} has no guidance input",
                       "Leave guidance empty for Wan prompts")

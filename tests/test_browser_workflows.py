@@ -3,9 +3,9 @@
 Headless Debian chromium (driven by tools/frontend.mjs through playwright-core) opens the frontend the test server
 serves, drops each file on the canvas (a real `drop` DragEvent carrying the file, handled by ComfyUI's own
 drag-and-drop handler), checks the frontend's API conversion (graphToPrompt().output) is the API twin
-workflows/api/<name>.json, sets the CPU test budget on the widgets, mutes the text encoder that has no tiny
-stand-in, clicks Run, and the run must succeed with outputs in /history. One browser session queues all selected
-workflows; each test then waits for its own run.
+workflows/api/<name>.json, sets the CPU test budget on the widgets, mutes Wan's text encoder (Load CLIP: no small
+stand-in loads on every host), clicks Run, and the run must succeed with
+outputs in /history. One browser session queues all selected workflows; each test then waits for its own run.
 
 Needs node, chromium and playwright-core (tests/run.sh installs playwright-core; `apt-get install -y chromium`).
 Missing ones FAIL the tests with the command to fix it; UNLOCK_SKIP_BROWSER=1 skips them instead, loudly.

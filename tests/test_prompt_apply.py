@@ -133,7 +133,7 @@ def test_null_context_sources(apply_node):
     assert torch.equal(cond[0][0][0], prompt.null_context)
     # Without a stored null context (an official import), the node says exactly what to connect ...
     prompt.null_context = None
-    with pytest.raises(ValueError, match="Connect a CONDITIONING input: CLIP Text Encode with an EMPTY text"):
+    with pytest.raises(ValueError, match=r"umt5_xxl \(Load CLIP, type wan\)\) connected to its clip input"):
         apply_node.execute(model=model, restoration_prompt=prompt, strength=1.0)
     # ... and a connected Wan encoding (zero-padded to 512 by the host's umT5) is cut to K tokens.
     enc = torch.cat([torch.randn(1, 3, 4096), torch.zeros(1, 509, 4096)], dim=1)

@@ -36,16 +36,25 @@ def test_thumbnail_is_a_small_jpeg(name):
     assert path.stat().st_size < 150_000
 
 
-def test_import_workflow_feeds_the_encoded_empty_text_to_every_import():
-    graph = wf.load_api("wan_import_official_prompts")
-    loader = wf.runner.nodes_of(graph, "CLIPLoader")
-    encode = wf.runner.nodes_of(graph, "CLIPTextEncode")
-    assert len(loader) == len(encode) == 1
-    assert graph[loader[0]]["inputs"]["type"] == "wan" and graph[encode[0]]["inputs"]["text"] == ""
-    assert graph[encode[0]]["inputs"]["clip"] == [loader[0], 0]
+IMPORTS = {"wan_import_official_prompts": ("CLIPLoader", {"type": "wan"}, "wan"),
+           "flux_import_official_prompts": ("DualCLIPLoader", {"type": "flux", "clip_name1": wf.specs.FLUX_T5,
+                                                                "clip_name2": wf.specs.FLUX_CLIP_L}, "flux")}
+
+
+@pytest.mark.parametrize("name", IMPORTS)
+def test_import_workflow_connects_the_text_encoder_to_every_import(name):
+    """One text-encoder loader feeds the clip input of one Import per released prompt; no CLIP Text Encode (the
+    Import node encodes the empty text itself, at the length the prompt needs)."""
+    loader_type, settings, backend = IMPORTS[name]
+    graph = wf.load_api(name)
+    loader = wf.runner.nodes_of(graph, loader_type)
+    assert len(loader) == 1 and not wf.runner.nodes_of(graph, "CLIPTextEncode")
+    assert all(graph[loader[0]]["inputs"][k] == v for k, v in settings.items()), graph[loader[0]]["inputs"]
     imports = wf.runner.nodes_of(graph, "UnlockPromptImport")
-    assert sorted(graph[i]["inputs"]["official_file"] for i in imports) == [f"wan_{n}.pt" for n in wf.specs.OFFICIAL]
-    assert all(graph[i]["inputs"]["conditioning"] == [encode[0], 0] for i in imports)
+    assert sorted(graph[i]["inputs"]["official_file"] for i in imports) == [f"{backend}_{n}.pt"
+                                                                             for n in wf.specs.OFFICIAL]
+    assert all(graph[i]["inputs"]["clip"] == [loader[0], 0] and "conditioning" not in graph[i]["inputs"]
+               for i in imports)
 
 
 def test_sample_inputs_exist_for_every_workflow():
@@ -97,7 +106,7 @@ def _frames(path):
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "wan_import_official_prompts"])
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in IMPORTS])
 def test_api_workflow_runs_on_tiny_models(workflow_server, name):
     graph = wf.runnable(wf.load_api(name))
     entry = workflow_server.run(graph, timeout=1200)
@@ -136,10 +145,40 @@ def test_import_workflow_converts_every_official_prompt(workflow_server):
             ref = load_official(official / f"wan_{name}.pt", warn_missing=False)
             assert torch.equal(saved.prompt, ref.prompt) and torch.equal(saved.gates, ref.gates)
             assert name in saved.provenance.get("degradations", []), saved.provenance
+            assert saved.time_convention == "official", saved.time_index
         texts = [t for out in entry["outputs"].values() for t in out.get("text", [])]
         assert len(texts) == len(wf.specs.OFFICIAL) and all("Saved wan_" in t for t in texts), texts
     finally:
         wf.install_prompts(workflow_server.base)  # wan_rain/wan_haze back to the tiny model's shape
+
+
+def test_flux_import_workflow_stores_the_exact_null_context(workflow_server):
+    """The shipped FLUX import graph as is (DualCLIPLoader included: the tiny t5xxl / clip_l stand-ins load through
+    the stock loader) converts all five official-format files: P and the 57 gates bit for bit, the null context
+    encoded from the connected CLIP at 512 T5 tokens with CLIP-L's pooled vector, the official time index."""
+    from unlock_restore.prompt_embeds import load_official, load_prompt
+
+    official = workflow_server.base / "models" / "prompt_embeds_official"
+    graph = wf.runnable(wf.load_api("flux_import_official_prompts"))
+    assert wf.runner.nodes_of(graph, "DualCLIPLoader"), "the text encoder must run, not be stripped"
+    entry = workflow_server.run(graph, timeout=600)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[-3000:]
+    saved = {n: load_prompt(workflow_server.base / "models" / "prompt_embeds" / f"ypt_flux_{n}.safetensors")
+             for n in wf.specs.OFFICIAL}
+    first = saved[wf.specs.OFFICIAL[0]]
+    for name, prompt in saved.items():
+        ref = load_official(official / f"flux_{name}.pt", warn_missing=False)
+        assert torch.equal(prompt.prompt, ref.prompt) and torch.equal(prompt.gates, ref.gates)
+        assert prompt.blocks == {"double": 19, "single": 38} and prompt.time_convention == "official"
+        assert tuple(prompt.null_context.shape) == (512, 4096) and tuple(prompt.pooled.shape) == (768,)
+        assert torch.isfinite(prompt.null_context).all() and prompt.null_context.std() > 0
+        # One encoder, one empty text: the five files carry the same null context.
+        assert torch.equal(prompt.null_context, first.null_context) and torch.equal(prompt.pooled, first.pooled)
+        assert "exact" in prompt.provenance.get("null_context", ""), prompt.provenance
+    # 512 distinct rows: T5 without a mask over 512 tokens, not 256 rows padded by repeating the last one.
+    assert not torch.equal(first.null_context[300], first.null_context[511])
+    texts = [t for out in entry["outputs"].values() for t in out.get("text", [])]
+    assert len(texts) == 5 and all("Saved ypt_flux_" in t and "null context present" in t for t in texts), texts
 
 
 def test_templates_are_listed_and_served(workflow_server):

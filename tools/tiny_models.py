@@ -17,6 +17,21 @@ Files (the smallest shapes the stock loaders detect, comfy/model_detection.py an
   taesd_flux     TAESD with 16 latent channels (the FLUX latent space; vae_scale/vae_shift as ComfyUI sets
                  them for taef1), 2.5 M parameters, fp32                                -> vae
   wan21_vae      the Wan 2.1 VAE architecture (z 16, not 2.2), 127 M parameters, bf16  -> vae
+  clip_l_tiny    CLIP-L text model at its real size (123 M parameters; the host's long-CLIP support replaces any
+                 clip_l config override with its own), bf16                             -> text_encoders
+  t5xxl_tiny     T5-XXL text model, width 4096 (FLUX's context), 1 layer, full 32128 vocabulary, 133 M
+                 parameters, bf16                                                       -> text_encoders
+  umt5xxl_tiny   umT5-XXL text model, width 4096 (Wan's context), 24 layers, 2 heads, feed-forward 64, and a
+                 64-piece SentencePiece tokenizer trained here from a fixed text (umT5's tokenizer ships inside
+                 the model file), 44 M parameters, bf16. Not for Load CLIP: v0.20.1 recognises T5-XXL by its
+                 10240-wide feed-forward; `standin_clip` builds it as the loader builds Wan's (in-process only)
+                                                                                        -> text_encoders
+
+T5-XXL and umT5 load only with their size: ComfyUI builds them from fixed JSON configs whatever the file holds, and
+offers `model_options["<t5xxl|umt5xxl>_model_config"]` to override config fields. The file records its override in
+its metadata (`te_model_options` reads it back); `comfy.sd.load_clip(..., model_options=te_model_options(paths))`
+then loads it with the host's own classes, tokenizers and FLUX wiring (the test server's DualCLIPLoader gets it
+through tests/harness/te_standin).
 
 Weights: the key names and shapes come from ComfyUI's own classes (built on the meta device, so no memory and
 no host initialisation is involved); then every tensor is drawn from its own torch.Generator seeded by
@@ -55,6 +70,9 @@ MODEL_FOLDERS: dict[str, str] = {
     "wan21_t2v": "diffusion_models",
     "taesd_flux": "vae",
     "wan21_vae": "vae",
+    "clip_l_tiny": "text_encoders",
+    "t5xxl_tiny": "text_encoders",
+    "umt5xxl_tiny": "text_encoders",
 }
 
 FILE_NAMES: dict[str, str] = {
@@ -64,6 +82,9 @@ FILE_NAMES: dict[str, str] = {
     "wan21_t2v": "wan21_t2v_tiny.safetensors",
     "taesd_flux": "taesd_flux_tiny.safetensors",
     "wan21_vae": "wan21_vae.safetensors",
+    "clip_l_tiny": "clip_l_tiny.safetensors",
+    "t5xxl_tiny": "t5xxl_tiny.safetensors",
+    "umt5xxl_tiny": "umt5xxl_tiny.safetensors",
 }
 
 # What the stock loaders must detect: the supported_models class for diffusion models, the module class for VAEs.
@@ -74,6 +95,9 @@ EXPECTED_DETECTION: dict[str, str] = {
     "wan21_t2v": "WAN21_T2V",
     "taesd_flux": "comfy.taesd.taesd.TAESD",
     "wan21_vae": "comfy.ldm.wan.vae.WanVAE",
+    "clip_l_tiny": "comfy.clip_model.CLIPTextModel",
+    "t5xxl_tiny": "comfy.text_encoders.t5.T5",
+    "umt5xxl_tiny": "comfy.text_encoders.t5.T5",
 }
 
 # Architectures, as comfy/model_detection.py reads them back from the weights (FLUX: :177-221, Wan: :377-421).
@@ -110,7 +134,23 @@ RECIPES: dict[str, dict] = {
     "wan21_t2v": dict(family="wan21_t2v", dtype="bfloat16", fp8=False, gains=()),
     "taesd_flux": dict(family="taesd_flux", dtype="float32", fp8=False, gains=TAESD_GAINS),
     "wan21_vae": dict(family="wan21_vae", dtype="bfloat16", fp8=False, gains=()),
+    "clip_l_tiny": dict(family="clip_l", dtype="bfloat16", fp8=False, gains=()),
+    "t5xxl_tiny": dict(family="t5xxl", dtype="bfloat16", fp8=False, gains=()),
+    "umt5xxl_tiny": dict(family="umt5xxl", dtype="bfloat16", fp8=False, gains=()),
 }
+# Text encoders: NAME -> (the host's model name, its JSON config next to the class, the fields overridden). The
+# widths stay (4096 T5 context, 768 CLIP-L pooled), so FLUX reads them as from the real encoders.
+TEXT_ENCODERS: dict[str, tuple[str, str, dict]] = {
+    "clip_l_tiny": ("clip_l", "comfy/sd1_clip_config.json", {}),
+    "t5xxl_tiny": ("t5xxl", "comfy/text_encoders/t5_config_xxl.json",
+                   {"num_layers": 1, "num_heads": 2, "d_kv": 32, "d_ff": 64}),
+    "umt5xxl_tiny": ("umt5xxl", "comfy/text_encoders/umt5_config_xxl.json",
+                     {"num_heads": 2, "d_kv": 32, "d_ff": 64, "vocab_size": 64}),
+}
+FLUX_PAIR = ("clip_l_tiny", "t5xxl_tiny")  # loaded (and verified) together, as DualCLIPLoader does
+# The stand-in umT5 tokenizer's training text (fixed: the model is a function of it and sentencepiece's version).
+_SPIECE_WORDS = ("the a restoration prompt haze rain snow blur low light noise video image frame model bridge "
+                 "sample train clean degraded photo").split()
 
 
 def gain_for(name: str, key: str) -> float:
@@ -183,6 +223,76 @@ def import_comfyui(comfyui) -> None:
         sys.argv = saved_argv
 
 
+def text_encoder_config(name: str) -> dict:
+    """The full config the host builds NAME with: its own JSON (read from the imported checkout) plus the
+    override the file records."""
+    import comfy.sd1_clip
+
+    _, rel, override = TEXT_ENCODERS[name]
+    path = Path(comfy.sd1_clip.__file__).resolve().parents[1] / rel  # the checkout (comfy/ is a namespace package)
+    return {**json.loads(path.read_text()), **override}
+
+
+def spiece_model() -> bytes:
+    """A 64-piece SentencePiece model (pad 0, end 1, unknown 2, as umT5's) trained from a fixed text: the
+    tokenizer the umT5 stand-in carries as its `spiece_model` tensor. Deterministic (one thread)."""
+    import io
+
+    import sentencepiece
+
+    text = [" ".join(_SPIECE_WORDS[(i * 7 + j) % len(_SPIECE_WORDS)] for j in range(12)) for i in range(200)]
+    buf = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(text), model_writer=buf, vocab_size=64,
+                                             pad_id=0, eos_id=1, unk_id=2, bos_id=-1, num_threads=1,
+                                             hard_vocab_limit=False, minloglevel=2)
+    return buf.getvalue()
+
+
+def standin_clip(paths):
+    """A CLIP (comfy.sd.CLIP) from tiny text-encoder files, with the host's own classes, tokenizers and options:
+    FLUX's pair (clip_l_tiny + t5xxl_tiny) through `comfy.sd.load_clip`, DualCLIPLoader's call; umt5xxl_tiny as that
+    loader builds a Wan T5-XXL (its WAN branch: `wan.te`, `WanT5Tokenizer`, the file's `spiece_model`), because
+    detection there needs full width."""
+    import inspect
+
+    import comfy.sd
+    import comfy.text_encoders.wan
+    import comfy.utils
+
+    paths = [str(p) for p in paths]
+    if [Path(p).name for p in paths] != [FILE_NAMES["umt5xxl_tiny"]]:
+        return comfy.sd.load_clip(paths, clip_type=comfy.sd.CLIPType.FLUX, model_options=te_model_options(paths))
+    sd = comfy.utils.load_torch_file(paths[0], safe_load=True)
+    target = type("StandinTarget", (), {})()
+    target.params = {}
+    target.clip = comfy.text_encoders.wan.te(**comfy.sd.t5xxl_detect([sd]))
+    target.tokenizer = comfy.text_encoders.wan.WanT5Tokenizer
+    kwargs = dict(tokenizer_data={"spiece_model": sd["spiece_model"]}, parameters=comfy.utils.calculate_parameters(sd),
+                  model_options=te_model_options(paths))
+    if "state_dict" in inspect.signature(comfy.sd.CLIP.__init__).parameters:  # v0.20.1 loads it on construction
+        return comfy.sd.CLIP(target, state_dict=[sd], **kwargs)
+    clip = comfy.sd.CLIP(target, **kwargs)
+    clip.load_sd(sd)
+    return clip
+
+
+def te_model_options(paths, model_options: dict | None = None) -> dict:
+    """`model_options` plus the config override each tiny text-encoder file in `paths` records (other files add
+    nothing): what makes `comfy.sd.load_clip` build them at their size. Reads headers only."""
+    from safetensors import safe_open
+
+    out = dict(model_options or {})
+    for path in paths:
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = json.loads((f.metadata() or {}).get(METADATA_KEY, "{}"))
+        except (OSError, ValueError, RuntimeError):
+            continue  # not a safetensors file, or not ours: the host loads it as it would
+        for model_name, config in (meta.get("model_config") or {}).items():
+            out[f"{model_name}_model_config"] = config
+    return out
+
+
 def flux_host_config(config: dict) -> dict:
     """A FLUX config for the imported host's own `Flux` class: `config` plus the fields this host's FluxParams
     requires that older hosts lack. v0.20.1 requires `txt_ids_dims` (the stock loader sets [] for FLUX.1,
@@ -224,6 +334,12 @@ def _template(name: str) -> dict[str, tuple]:
             import comfy.ldm.wan.vae
 
             module = comfy.ldm.wan.vae.WanVAE(**WAN21_VAE_CONFIG)
+        elif name in TEXT_ENCODERS:
+            import comfy.clip_model
+            import comfy.text_encoders.t5
+
+            cls = comfy.clip_model.CLIPTextModel if family == "clip_l" else comfy.text_encoders.t5.T5  # T5 and umT5
+            module = cls(text_encoder_config(name), None, None, ops)
         else:
             raise KeyError(name)
         return {k: tuple(v.shape) for k, v in module.state_dict().items()}
@@ -250,6 +366,9 @@ def init_tensor(key: str, shape: tuple, seed: int, family: str, gain: float = 1.
         return torch.ones(shape)  # norm scales (RMSNorm/LayerNorm weights, Wan VAE gamma, FLUX q/k norm scale)
     if leaf == "bias":
         std = BIAS_STD
+    elif leaf == "weight" and len(shape) == 2 and family in ("t5xxl", "umt5xxl", "clip_l") and (
+            "embedding" in key or key == "shared.weight" or "relative_attention_bias" in key):
+        std = 1.0  # token / position embeddings and T5's relative bias table: lookups, not matrices
     elif leaf == "modulation":
         std = shape[-1] ** -0.5  # Wan: randn(1, n, dim) / dim ** 0.5
     elif leaf == "weight" and len(shape) >= 2:
@@ -361,13 +480,36 @@ def _locked(out_dir: Path):
 
 def verify(name: str, path) -> str:
     """Load `path` through ComfyUI's stock loader; check detection and keys. Returns a one-line description."""
+    import torch
+
     import comfy.sd
     import comfy.utils
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         file_keys = set(f.keys())
-    if MODEL_FOLDERS[name] == "diffusion_models":
+    if name in TEXT_ENCODERS:
+        if name in FLUX_PAIR:  # loaded as FLUX's pair (DualCLIPLoader's call): the other file is beside this one
+            pair = [Path(path).with_name(FILE_NAMES[n]) for n in FLUX_PAIR]
+            clip_type, want_len, want_pooled = comfy.sd.CLIPType.FLUX, 256, True
+        else:
+            pair = [Path(path)]
+            clip_type, want_len, want_pooled = comfy.sd.CLIPType.WAN, 512, False
+        clip = standin_clip(pair)
+        module = getattr(clip.cond_stage_model, TEXT_ENCODERS[name][0]).transformer
+        cls = type(module)
+        detected = f"{cls.__module__}.{cls.__name__}"
+        model_keys = set(module.state_dict()) | ({"spiece_model"} if name == "umt5xxl_tiny" else set())
+        out = clip.encode_from_tokens(clip.tokenize(""), return_pooled=True, return_dict=True)
+        cond, pooled = out["cond"], out.get("pooled_output")
+        if tuple(cond.shape) != (1, want_len, 4096) or (pooled is not None) != want_pooled or not (
+                torch.isfinite(cond).all() and (pooled is None or torch.isfinite(pooled).all())):
+            raise RuntimeError(f"tiny_models: {path} encodes the empty text to {tuple(cond.shape)}, pooled "
+                               f"{None if pooled is None else tuple(pooled.shape)}: not what {clip_type.name} needs")
+        extra = (f"{clip_type.name}: context {tuple(cond.shape)}"
+                 + (f", pooled {tuple(pooled.shape)}" if pooled is not None else ""))
+        del clip, module
+    elif MODEL_FOLDERS[name] == "diffusion_models":
         patcher = comfy.sd.load_diffusion_model(str(path))
         model = patcher.model
         detected = type(model.model_config).__name__
@@ -441,11 +583,15 @@ def build(names: list[str], out_dir: Path, seed: int, force: bool = False, do_ve
                 shared[family] = base
             sd = to_fp8(base) if recipe["fp8"] else base
             params = sum(v.numel() for v in sd.values())
+            if family == "umt5xxl":  # the tokenizer rides in the file, as in Comfy-Org's umT5 releases
+                sd = {**sd, "spiece_model": torch.frombuffer(bytearray(spiece_model()), dtype=torch.uint8)}
             # One metadata entry only: safetensors keeps metadata in a hash map, so the order of several entries
             # in the header (and the file's bytes) would vary from run to run.
-            meta = {METADATA_KEY: json.dumps(
-                {"name": name, "version": VERSION, "seed": seed, "family": family,
-                 "recipe": {k: v for k, v in recipe.items() if k != "family"}}, sort_keys=True)}
+            record = {"name": name, "version": VERSION, "seed": seed, "family": family,
+                      "recipe": {k: v for k, v in recipe.items() if k != "family"}}
+            if name in TEXT_ENCODERS and TEXT_ENCODERS[name][2]:
+                record["model_config"] = {TEXT_ENCODERS[name][0]: TEXT_ENCODERS[name][2]}
+            meta = {METADATA_KEY: json.dumps(record, sort_keys=True)}
             _write_atomic_safetensors(sd, files[name], meta)
             del sd, base
             gc.collect()
@@ -489,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in MODEL_FOLDERS]
     if unknown:
         p.error(f"unknown model name(s) {unknown}; known: {', '.join(MODEL_FOLDERS)}")
+    if any(n in FLUX_PAIR for n in names):
+        names = names + list(FLUX_PAIR)  # verified as a pair: one needs the other
     names = [n for n in MODEL_FOLDERS if n in names]  # canonical order: flux_dev right before flux_dev_fp8
     out = Path(args.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)

@@ -27,11 +27,15 @@ FLUX_UNET = "flux1-dev.safetensors"           # models/diffusion_models
 FLUX_VAE = "ae.safetensors"                   # models/vae
 WAN_UNET = "wan2.1_t2v_1.3B_fp16.safetensors"  # models/diffusion_models
 WAN_VAE = "wan_2.1_vae.safetensors"           # models/vae
-WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"  # models/text_encoders (import workflow only)
+WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"  # models/text_encoders (import workflows only)
+FLUX_T5 = "t5xxl_fp16.safetensors"            # models/text_encoders
+FLUX_CLIP_L = "clip_l.safetensors"            # models/text_encoders
 MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
-               WAN_TEXT_ENCODER: "text_encoders"}
-# Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file (tests, demo, soak).
-TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae"}
+               WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders"}
+# Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file (tests, demo, soak). umT5 has
+# one (umt5xxl_tiny), but not every host's Load CLIP can load it (tools/tiny_models.py says why).
+TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae",
+                 FLUX_T5: "t5xxl_tiny", FLUX_CLIP_L: "clip_l_tiny"}
 OFFICIAL = ("blur", "haze", "lowlight", "rain", "snow")  # the released Wan prompts, wan_<name>.pt
 
 _SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an fp8 copy with weight_dtype "
@@ -151,14 +155,20 @@ def wan_train_prompt() -> dict:
 
 
 def wan_import_official_prompts() -> dict:
-    graph = {
-        "1": _node("CLIPLoader", "Load umt5 (Wan text encoder)", clip_name=WAN_TEXT_ENCODER, type="wan",
-                   device="default"),
-        "2": _node("CLIPTextEncode", "Empty text (the null context)", text="", clip=["1", 0]),
-    }
+    graph = {"1": _node("CLIPLoader", "Load umt5 (Wan text encoder)", clip_name=WAN_TEXT_ENCODER, type="wan",
+                        device="default")}
     for i, name in enumerate(OFFICIAL):
-        graph[str(3 + i)] = _node("UnlockPromptImport", f"Import wan_{name}.pt", official_file=f"wan_{name}.pt",
-                                  save_name=f"wan_{name}", degradation=name, overwrite=True, conditioning=["2", 0])
+        graph[str(2 + i)] = _node("UnlockPromptImport", f"Import wan_{name}.pt", official_file=f"wan_{name}.pt",
+                                  save_name=f"wan_{name}", degradation=name, overwrite=True, clip=["1", 0])
+    return graph
+
+
+def flux_import_official_prompts() -> dict:
+    graph = {"1": _node("DualCLIPLoader", "Load t5xxl + clip_l (FLUX text encoders)", clip_name1=FLUX_T5,
+                        clip_name2=FLUX_CLIP_L, type="flux", device="default")}
+    for i, name in enumerate(OFFICIAL):
+        graph[str(2 + i)] = _node("UnlockPromptImport", f"Import flux_{name}.pt", official_file=f"flux_{name}.pt",
+                                  save_name=f"ypt_flux_{name}", degradation=name, overwrite=False, clip=["1", 0])
     return graph
 
 
@@ -218,11 +228,27 @@ WORKFLOWS: dict[str, dict] = {
     "wan_import_official_prompts": {
         "title": "Import the official Wan prompts",
         "build": wan_import_official_prompts,
-        "note": "# Import the released Wan prompts (once)\n\nPut the official `wan_blur.pt`, `wan_haze.pt`, "
+        "note": "# Import the released Wan prompts (once)\n\nThe official prompts are in the `ckpts` folder of "
+                "the YPT repository (github.com/sudraj2002/YPT). Put `wan_blur.pt`, `wan_haze.pt`, "
                 "`wan_lowlight.pt`, `wan_rain.pt`, `wan_snow.pt` in `models/prompt_embeds_official`, and "
                 f"`{WAN_TEXT_ENCODER}` in `models/text_encoders`. Run once: each becomes "
-                "`models/prompt_embeds/wan_<name>.safetensors` carrying the encoded empty text, so the restore "
-                "workflows need no text encoder. The .pt files are read as tensors only (never executed).",
+                "`models/prompt_embeds/wan_<name>.safetensors` carrying the empty text encoded by umT5 (the "
+                "official null context, exactly), so the restore workflows need no text encoder. The files record "
+                "the official time index. The .pt files are read as tensors only (never executed).",
+    },
+    "flux_import_official_prompts": {
+        "title": "Import the official FLUX prompts",
+        "build": flux_import_official_prompts,
+        "note": "# Import the released FLUX.1-dev prompts (once)\n\nThe official prompts are in the `ckpts` "
+                "folder of the YPT repository (github.com/sudraj2002/YPT). Put `flux_blur.pt`, `flux_haze.pt`, "
+                "`flux_lowlight.pt`, `flux_rain.pt`, `flux_snow.pt` in `models/prompt_embeds_official`, and "
+                f"`{FLUX_T5}` + `{FLUX_CLIP_L}` in `models/text_encoders`. Run once: each becomes "
+                "`models/prompt_embeds/ypt_flux_<name>.safetensors` carrying the official null context (T5 of "
+                "the empty text over exactly 512 tokens, unmasked, and CLIP-L's pooled vector, encoded by the "
+                "Import node from the connected CLIP), so the restore workflows need no text encoder: load "
+                "`ypt_flux_haze.safetensors` in *flux_restore_image*. The files record the official time index. "
+                "Already imported files are kept: turn on `overwrite` to import again. The .pt files are read as "
+                "tensors only (never executed).",
     },
 }
 
@@ -231,6 +257,8 @@ def install_standins(base: Path, tiny_files: dict[str, Path]) -> Path:
     """In a ComfyUI base directory: the tiny checkpoints (tiny_models NAME -> file) linked under the real model
     file names the workflows load, and the sample inputs copied into input/."""
     for real, tiny in TINY_STANDINS.items():
+        if tiny not in tiny_files:
+            continue  # a caller that built only some of the tiny models (the workflows naming the rest fail clearly)
         folder = base / "models" / MODEL_FILES[real]
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / real).exists():

@@ -41,6 +41,19 @@ def find_comfyui(arg: str | None) -> Path:
     return path.resolve()
 
 
+def host_version(comfyui: Path) -> str:
+    """The checkout's ComfyUI version (comfyui_version.py), for a benchmark's result file."""
+    version_file = comfyui / "comfyui_version.py"
+    return version_file.read_text().split('"')[-2] if version_file.exists() else "?"
+
+
+def write_result(out: Path, result: dict) -> None:
+    """A benchmark's result JSON (indented, newline-terminated), then the line saying where it went."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
 def start_host(comfyui: Path):
     """ComfyUI in-process on CPU with this pack loaded (as tests/conftest.py does): returns the host. The pack is
     importable as `unlock_restore` through a temp dir holding a symlink; the repo root never goes on sys.path

@@ -1,8 +1,9 @@
 """The shipped workflows on the tiny models: a ComfyUI base directory where every file a workflow names exists.
 
 Nothing in a workflow is rewritten to run it here except what a CPU cannot afford (TEST_BUDGET) and the one model
-with no tiny stand-in (TEXT_ENCODER_NODES): the tiny checkpoints are installed under the real model file names,
-the sample inputs are copied into input/, and small prompt files stand in for the trained/official ones.
+the server cannot load small (TEXT_ENCODER_NODES): the tiny checkpoints (FLUX's text encoders included) are
+installed under the real model file names, the sample inputs are copied into input/, and small prompt files stand
+in for the trained/official ones.
 """
 from __future__ import annotations
 
@@ -21,11 +22,16 @@ runner = load_tool("unlock_run")
 # Applied to the API graph here, and to the widgets in the browser test; nothing else is changed, except
 # `overwrite`: one scratch server runs each training workflow twice (API, then browser), and the second run may
 # replace the first one's prompt only with consent.
-TEST_BUDGET = {"UnlockPromptTrain": {"steps": 2, "resolution": 64, "tokens": 16, "overwrite": True}}
+TEST_BUDGET = {"UnlockPromptTrain": {"steps": 2, "resolution": 64, "tokens": 16, "overwrite": True},
+               "UnlockPromptImport": {"overwrite": True}}
 
-# umt5-xxl has no tiny stand-in: ComfyUI builds its fixed 5.7 B-parameter configuration whatever the file holds.
-# The import workflow runs without it (the conditioning input is optional); its wiring is checked separately.
-TEXT_ENCODER_NODES = ("CLIPLoader", "CLIPTextEncode")
+# Load CLIP (umT5 for Wan) cannot load a small umT5 on every host: v0.20.1 recognises T5-XXL by its 10240-wide
+# feed-forward (3 B parameters at 24 layers). The Wan import workflow runs without it here (the clip input is
+# optional; its wiring is checked separately, and tests/test_null_context.py encodes with the host's umT5 class
+# built small in-process). FLUX's pair has stand-ins the stock DualCLIPLoader loads (t5xxl_tiny, clip_l_tiny, at
+# their size through te_standin/, a test-only shim linked into the scratch server's custom_nodes).
+TEXT_ENCODER_NODES = ("CLIPLoader",)
+TE_STANDIN = Path(__file__).with_name("te_standin")
 
 # Prompt files the workflows load, made for the tiny models' shapes: file name -> arch.
 STANDIN_PROMPTS = {"flux_haze.safetensors": "flux", "wan_rain.safetensors": "wan21", "wan_haze.safetensors": "wan21"}
@@ -78,14 +84,32 @@ def install_prompts(base: Path) -> None:
         save_prompt(tiny_prompt(arch, seed=10 + i), folder / name)
 
 
+def write_official_flux(path: Path, seed: int) -> None:
+    """A stand-in official FLUX prompt file (the released format: backend, deep_prompt_bank.prompts (1, 512, 3072),
+    57 alphas) drawn from a seed, for where the real ones are not available (they are 6 MB each)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    torch.save({"backend": "flux", "deep_prompt_bank": {"prompts": 0.02 * torch.randn(1, 512, 3072, generator=g)},
+                "alphas": [0.1 * torch.randn((), generator=g) for _ in range(19 + 38)]}, path)
+
+
 def install_workflow_env(base: Path, tiny_models: dict[str, Path], official_dir: Path | None) -> Path:
-    """Fill a ComfyUI base directory (made by host.make_base_dir) with what the workflows name."""
+    """Fill a ComfyUI base directory (made by host.make_base_dir) with what the workflows name: the tiny models, the
+    stand-in prompts, the text-encoder loader shim, the official .pt prompts where ../shared/reference has them,
+    and stand-ins for the official FLUX ones it does not have."""
     specs.install_standins(base, tiny_models)
     install_prompts(base)
+    shim = base / "custom_nodes" / "unlock_te_standin"
+    if not shim.exists():
+        shim.symlink_to(TE_STANDIN, target_is_directory=True)
+    dst = base / "models" / "prompt_embeds_official"
+    dst.mkdir(parents=True, exist_ok=True)
     if official_dir is not None and official_dir.is_dir():
-        dst = base / "models" / "prompt_embeds_official"
-        dst.mkdir(parents=True, exist_ok=True)
-        for f in sorted(official_dir.glob("wan_*.pt")):
+        for f in sorted(official_dir.glob("*.pt")):
             if not (dst / f.name).exists():
                 (dst / f.name).symlink_to(f.resolve())
+    for i, name in enumerate(specs.OFFICIAL):
+        if not (dst / f"flux_{name}.pt").exists():
+            write_official_flux(dst / f"flux_{name}.pt", seed=100 + i)
     return base
