@@ -24,8 +24,14 @@ def _trainer(comfy_host, host_models, arch, checkpointing, mode="gated"):
 
     model = small_flux(depth=2, single=2) if arch == "flux" else small_wan()
     clean, degraded = _images()
+    # Timed with the continuous t, the point these checks were calibrated at: the network's timestep is not a
+    # function of P or the gates, so the convention does not enter the gradients (tests/test_time_index.py checks
+    # the official timing in training). The official index moves this batch's first time 0.00365 to 0.004, where
+    # dL/dP along the test direction is 5x smaller (2.6e-5) and the float32 central difference is at its roundoff
+    # floor (about 3% from run to run on v0.20.1), which says nothing about the gradient.
     tr = PromptTrainer(model, _vae(comfy_host, host_models, arch), clean, degraded, mode=mode, objective="bridge",
-                       t0=0.4, seed=0, node=NODE, tokens=4, gradient_checkpointing=checkpointing)
+                       t0=0.4, seed=0, node=NODE, tokens=4, gradient_checkpointing=checkpointing,
+                       time_index="continuous")
     with torch.inference_mode(False), torch.no_grad():
         g = torch.Generator().manual_seed(11)
         tr.prompt.copy_(0.5 * torch.randn(tr.prompt.shape, generator=g))
