@@ -14,7 +14,8 @@ timestep, `scheduler.timesteps[k]`). The grids are rebuilt here exactly as diffu
   given that integer: t = 0.4 -> 399, t = 0.02115 -> 20.
 
 In both, the value returned is in the units the network's timestep input takes, which are also the units
-ComfyUI's FLUX (t) and Wan (1000 t) diffusion models take.
+ComfyUI's FLUX (t) and Wan (1000 t) diffusion models take. The other convention a prompt can record,
+"continuous" (prompt_embeds.prompt.TIME_INDEX), is the host's own input and needs nothing here.
 """
 from __future__ import annotations
 
@@ -23,9 +24,6 @@ import functools
 import numpy as np
 import torch
 
-# How a prompt's model input is timed: the official grid index, or the continuous t itself (what unlock-restore
-# gave the network before 0.2; prompt files trained then record no convention and keep this one).
-CONVENTIONS = ("official", "continuous")
 TRAIN_STEPS = 1000
 
 
@@ -72,14 +70,4 @@ def official_model_time(t: torch.Tensor, grid: str) -> torch.Tensor:
     return inputs[k].reshape(t.shape).to(device=t.device, dtype=t.dtype if t.is_floating_point() else torch.float32)
 
 
-def model_time(t: torch.Tensor, convention: str, grid: str, scale: float) -> torch.Tensor:
-    """What the network is given at continuous time `t`: the official index (`official_model_time`) or
-    `scale * t` ("continuous": the host's own input, scale 1 for FLUX and 1000 for Wan)."""
-    if convention == "official":
-        return official_model_time(t, grid)
-    if convention == "continuous":
-        return torch.as_tensor(t) * scale
-    raise ValueError(f"unknown time convention {convention!r} (known: {', '.join(CONVENTIONS)})")
-
-
-__all__ = ["CONVENTIONS", "GRIDS", "model_time", "official_grid", "official_model_time"]
+__all__ = ["GRIDS", "official_grid", "official_model_time"]

@@ -13,7 +13,7 @@ import torch
 
 import comfy.patcher_extension
 
-from ..bridge.time_index import model_time
+from ..bridge.time_index import official_model_time
 from ..prompt_embeds import ARCHS
 
 WRAPPER_KEY = "unlock_restore.time_index"
@@ -27,13 +27,11 @@ class TimeIndex:
         self.active = 0
 
     def model_input(self, timestep: torch.Tensor) -> torch.Tensor:
-        convention = self.conventions[self.active]
-        if convention == "continuous":
+        if self.conventions[self.active] == "continuous":
             return timestep  # the host's own input
         # The continuous t back from the host's input (a multiplication by 1 or 1000): the nearest grid entry is
         # the same unless t lies within float32 rounding of a midpoint between two entries.
-        t = timestep.float() / self.scale
-        return model_time(t, convention, self.grid, self.scale).to(timestep)
+        return official_model_time(timestep.float() / self.scale, self.grid).to(timestep)
 
 
 def install_time_index(patcher, arch: str, conventions: list[str]) -> TimeIndex | None:

@@ -32,14 +32,13 @@ def test_grids_are_the_official_schedulers(arch, grid):
 
 
 def test_the_index_of_the_issue_examples():
-    from unlock_restore.bridge.time_index import model_time, official_model_time
+    from unlock_restore.bridge.time_index import official_grid, official_model_time
 
     t = torch.tensor([0.4, 0.02115, 1e-4])
     assert official_model_time(t, "wan_unipc").tolist() == [399.0, 20.0, 0.0]
     assert torch.equal(official_model_time(t, "flux_euler"), torch.tensor([400.0, 21.0, 1.0]) / 1000.0)
-    assert torch.equal(model_time(t, "continuous", "wan_unipc", 1000.0), t * 1000.0)
-    with pytest.raises(ValueError, match="unknown time convention"):
-        model_time(t, "nearest", "wan_unipc", 1000.0)
+    with pytest.raises(ValueError, match="unknown time grid 'nearest'"):
+        official_grid("nearest")
 
 
 def test_prompt_files_record_the_convention(tmp_path):

@@ -1,11 +1,11 @@
 """Test-only custom node package (linked into the scratch servers' custom_nodes, never shipped): the stock
 text-encoder loaders load the tiny text-encoder files at their size.
 
-ComfyUI builds T5-XXL and umT5 from fixed JSON configs whatever the file holds; its own `model_options
-["<t5xxl|umt5xxl>_model_config"]` overrides config fields, but DualCLIPLoader / Load CLIP have no way to pass it. This wraps
+ComfyUI builds T5-XXL from a fixed JSON config whatever the file holds; its own `model_options
+["t5xxl_model_config"]` overrides config fields, but DualCLIPLoader has no way to pass it. This wraps
 `comfy.sd.load_clip` (which the stock loader nodes call) to add the override each tiny file records in its
-metadata (tools/tiny_models.te_model_options); any other file loads exactly as before. The loader nodes, the T5 and
-CLIP classes, the tokenizers and the FLUX / Wan wiring are the host's own.
+metadata (tools/tiny_models.te_model_options); any other file loads exactly as before. The loader node, the T5
+and CLIP classes, the tokenizers and the FLUX wiring are the host's own.
 """
 import importlib.util
 from pathlib import Path
