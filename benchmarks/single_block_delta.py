@@ -32,7 +32,7 @@ def measure(sizes: list[int], repeats: int) -> list[dict]:
 
     from harness.small_models import small_flux
     from unlock_restore.prompt_embeds import RestorationPrompt
-    from unlock_restore.nodes.prompt_apply import prepare
+    from unlock_restore.nodes.prompting import prepare
 
     model = small_flux(hidden=3072, heads=24, depth=0, single=1)
     g = torch.Generator().manual_seed(0)

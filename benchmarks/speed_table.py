@@ -315,7 +315,7 @@ def restore_setting(shape: Shape, steps: int | None = None) -> str:
 def bridge_vs_euler(model, shape: Shape, steps: int, repeats: int) -> dict:
     from comfy_extras.nodes_custom_sampler import KSamplerSelect
     from unlock_restore.nodes.bridge_sampler import UnlockBridgeSampler
-    from unlock_restore.nodes.prompt_apply import prepare
+    from unlock_restore.nodes.prompting import prepare
 
     patched, cond = prepare(model, random_prompt(model, shape.tokens, seed=1))
     sigmas, latent, device = bridge_sigmas(patched, steps), latent_for(shape), model.load_device
@@ -329,7 +329,7 @@ def bridge_vs_euler(model, shape: Shape, steps: int, repeats: int) -> dict:
 
 
 def patched_forward(model, shape: Shape, count: int, repeats: int) -> dict:
-    from unlock_restore.nodes.prompt_apply import prepare
+    from unlock_restore.nodes.prompting import prepare
 
     patched, cond = prepare(model, random_prompt(model, shape.tokens, seed=1))
     latent = latent_for(shape)
@@ -341,7 +341,7 @@ def patched_forward(model, shape: Shape, count: int, repeats: int) -> dict:
 
 def average_vs_blend(model, shape: Shape, steps: int, repeats: int) -> dict:
     from unlock_restore.nodes.bridge_sampler import UnlockBridgeSampler
-    from unlock_restore.nodes.prompt_apply import prepare
+    from unlock_restore.nodes.prompting import prepare
     from unlock_restore.nodes.prompt_mix import UnlockPromptMix
 
     first, second = random_prompt(model, shape.tokens, seed=1), random_prompt(model, shape.tokens, seed=2)

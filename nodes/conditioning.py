@@ -6,11 +6,9 @@ import logging
 import torch
 
 from ..prompt_embeds import ARCHS
-from ..prompt_embeds.archs import POOLED_WIDTH
+from .families import family as family_of
 
 log = logging.getLogger("unlock_restore")
-ENCODERS = {"flux": "t5xxl + clip_l (DualCLIPLoader, type flux)", "wan21": "umt5_xxl (Load CLIP, type wan)",
-            "wan22": "umt5_xxl (Load CLIP, type wan)"}
 
 
 def fit_tokens(context: torch.Tensor, k: int, arch: str) -> torch.Tensor:
@@ -28,7 +26,7 @@ def fit_tokens(context: torch.Tensor, k: int, arch: str) -> torch.Tensor:
         return context
     if length > k:
         return context[:, :k]
-    if arch == "flux":
+    if ARCHS[arch].null_length_option is not None:  # unmasked encoder: padding rows are encoded, not zero
         log.info("unlock-restore: text encoding has %d tokens, padded to K=%d by repeating its last token", length, k)
         fill = context[:, -1:].expand(-1, k - length, -1)
     else:
@@ -40,12 +38,13 @@ def length_note(node: str, length: int, k: int, arch: str) -> str | None:
     """What a connected CONDITIONING of `length` tokens changes for a prompt of K tokens (None: nothing)."""
     if length == k or ARCHS[arch].null_length_option is None:
         return None  # Wan: umT5 zeroes its padding, so cutting or zero-padding is exact
+    spec = ARCHS[arch]
     how = (f"rows {length + 1}-{k} repeat its last row" if length < k else f"it is cut to the first {k} rows")
     return (f"{node}: the connected CONDITIONING has {length} text tokens but this prompt uses {k}: {how}, and "
-            f"because FLUX's T5 encodes the empty text without a mask, every row depends on the length, so the "
-            f"null context differs from the official one (T5(\"\") over exactly {k} tokens) in every row. For the "
-            f"exact null context connect the CLIP (DualCLIPLoader, type flux) to this node's clip input instead of "
-            f"the CONDITIONING.")
+            f"because {spec.label}'s {spec.encoder_name} encodes the empty text without a mask, every row depends "
+            f"on the length, so the null context differs from the official one ({spec.encoder_name}(\"\") over "
+            f"exactly {k} tokens) in every row. For the exact null context connect the CLIP ({spec.encoder}) to "
+            f"this node's clip input instead of the CONDITIONING.")
 
 
 def clip_null_context(node: str, clip, k: int, arch: str):
@@ -60,20 +59,21 @@ def clip_null_context(node: str, clip, k: int, arch: str):
     if streams != sorted(family.text_streams):  # e.g. FLUX's t5xxl + clip_l connected to a Wan prompt
         raise ValueError(f"{node}: the connected CLIP is not {family.label}'s text encoder (its tokenizer gives "
                          f"{', '.join(streams) or 'no named'} token streams, {family.label}'s gives "
-                         f"{', '.join(family.text_streams)}). Connect {ENCODERS[arch]}.")
+                         f"{', '.join(family.text_streams)}). Connect {ARCHS[arch].encoder}.")
     out = clip.encode_from_tokens(tokens, return_pooled=True, return_dict=True)
     context, pooled = out["cond"], out.get("pooled_output")
     if context.shape[-1] != ARCHS[arch].text_width:
         raise ValueError(f"{node}: the connected CLIP encodes text {context.shape[-1]} wide, but "
                          f"{ARCHS[arch].label} is conditioned on a {ARCHS[arch].text_width}-wide encoder. Connect "
-                         f"{ENCODERS[arch]}.")
+                         f"{ARCHS[arch].encoder}.")
     if option and context.shape[1] != k:
         raise ValueError(f"{node}: the connected CLIP gave {context.shape[1]} tokens for the empty text where "
-                         f"{k} were asked for ({option}), so it is not {ENCODERS[arch]}. Connect that pair.")
-    if arch == "flux" and (pooled is None or pooled.shape[-1] != POOLED_WIDTH):
-        raise ValueError(f"{node}: the connected CLIP gives no {POOLED_WIDTH}-wide pooled vector; FLUX needs "
-                         f"CLIP-L's. Connect {ENCODERS[arch]}.")
-    pooled = pooled[0].float().cpu() if arch == "flux" else None
+                         f"{k} were asked for ({option}), so it is not {ARCHS[arch].encoder}. Connect that pair.")
+    width = family.pooled_width
+    if width is not None and (pooled is None or pooled.shape[-1] != width):
+        raise ValueError(f"{node}: the connected CLIP gives no {width}-wide pooled vector; {family.label} needs "
+                         f"CLIP-L's. Connect {family.encoder}.")
+    pooled = pooled[0].float().cpu() if width is not None else None
     return fit_tokens(context[:1].float().cpu(), k, arch)[0], pooled
 
 
@@ -84,10 +84,11 @@ def encoded_null_context(node: str, conditioning: list, k: int, arch: str):
         raise ValueError(f"{node}: the connected CONDITIONING is empty. Connect the output of CLIP Text Encode "
                          "with an empty text, or disconnect it to use the prompt's stored null context.")
     context, extra = conditioning[0][0], conditioning[0][1]
-    if context.shape[-1] != 4096:
-        raise ValueError(f"{node}: the connected CONDITIONING is {context.shape[-1]} wide, but FLUX and Wan "
-                         f"use a 4096-wide text encoder. Encode the empty text with {ENCODERS[arch]}.")
-    pooled = extra.get("pooled_output") if arch == "flux" else None
+    if context.shape[-1] != ARCHS[arch].text_width:
+        raise ValueError(f"{node}: the connected CONDITIONING is {context.shape[-1]} wide, but "
+                         f"{ARCHS[arch].label} uses a {ARCHS[arch].text_width}-wide text encoder. Encode the empty "
+                         f"text with {ARCHS[arch].encoder}.")
+    pooled = extra.get("pooled_output") if ARCHS[arch].pooled_width is not None else None
     note = length_note(node, context.shape[1], k, arch)
     if note:
         log.warning("unlock-restore: %s", note)
@@ -110,18 +111,19 @@ def prompt_conditioning(node: str, prompt, conditioning=None, strength: float = 
         raise ValueError(
             f"{node}: this restoration prompt ({prompt.provenance.get('source', 'no source')}) has no stored null "
             f"context (official prompt files do not include it). Re-import it with 'Import Official Restoration "
-            f"Prompt' with the text encoder ({ENCODERS[prompt.arch]}) connected to its clip input, so the null "
+            f"Prompt' with the text encoder ({ARCHS[prompt.arch].encoder}) connected to its clip input, so the null "
             f"context is stored in the file; or connect that encoder to Apply Restoration Prompt's clip input.")
     context = context.unsqueeze(0)
     if getattr(prompt, "mode", None) == "context":  # a mixture adds its context residuals per evaluation
         context = context + float(strength) * prompt.prompt.float().unsqueeze(0)
-    if prompt.arch == "flux":
+    spec = ARCHS[prompt.arch]
+    if spec.pooled_width is not None:
         if pooled is None:
-            raise ValueError(f"{node}: FLUX needs the empty prompt's pooled CLIP-L vector, and neither the prompt "
-                             f"nor the connected CONDITIONING has one. Encode the empty text with "
-                             f"{ENCODERS['flux']}.")
-        return [[context, {"pooled_output": pooled.float().unsqueeze(0), "guidance": float(prompt.guidance or 1.0)}]]
-    return [[context, {}]]
+            raise ValueError(f"{node}: {spec.label} needs the empty prompt's pooled CLIP-L vector, and neither the "
+                             f"prompt nor the connected CONDITIONING has one. Encode the empty text with "
+                             f"{spec.encoder}.")
+        pooled = pooled.float().unsqueeze(0)
+    return [[context, family_of(prompt.arch).conditioning_extras(pooled, prompt.guidance)]]
 
 
 __all__ = ["clip_null_context", "encoded_null_context", "fit_tokens", "length_note", "prompt_conditioning"]

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 import torch
 
-import comfy.model_base
 import comfy.model_sampling
 
 from ..prompt_embeds import ARCHS
 from ..prompt_embeds.archs import blocks_text
+from .families import Family, detect
 
 
 @dataclass
@@ -18,6 +18,7 @@ class ModelInfo:
     label: str                # the family as a user reads it (for an unsupported model: what it is and why)
     width: int | None
     blocks: dict
+    family: Family | None = None  # the family module that drives it (None: unsupported)
 
     def describe(self) -> str:
         if self.arch is None:
@@ -25,11 +26,10 @@ class ModelInfo:
         return f"{self.label} (width {self.width}, {blocks_text(self.blocks)})"
 
 
-# The host classes (comfy.model_base) this pack supports, by exact class: a subclass is another family (FLUX.2,
-# LongCat-Image and Chroma subclass Flux; Wan VACE, Camera, HuMo, S2V, Animate, CausalAR, FlowRVS, SCAIL and
-# WanDancer subclass WAN21), whose text stream, token layout or sampling differ, so an isinstance check would let
-# a prompt into a model it cannot drive.
-SUPPORTED_CLASSES = {"Flux": "flux", "WAN21": "wan21", "WAN22": "wan22"}
+# The host classes (comfy.model_base) this pack supports are its families' (nodes/families/), each detected by its
+# exact class: a subclass is another family (FLUX.2, LongCat-Image and Chroma subclass Flux; Wan VACE, Camera,
+# HuMo, S2V, Animate, CausalAR, FlowRVS, SCAIL and WanDancer subclass WAN21), whose text stream, token layout or
+# sampling differ, so an isinstance check would let a prompt into a model it cannot drive.
 # The model families named in refusals (class name -> what a user calls it); others show their class name.
 FAMILY_NAMES = {
     "Flux": "FLUX.1", "WAN21": "Wan 2.1", "WAN22": "Wan 2.2",
@@ -58,20 +58,15 @@ def family_name(base) -> str:
 
 def model_info(patcher) -> ModelInfo:
     base = patcher.model
-    arch = SUPPORTED_CLASSES.get(type(base).__name__)
-    if arch is not None and type(base) is not getattr(comfy.model_base, type(base).__name__, None):
-        arch = None  # a class of another module that happens to share the name
+    family = detect(base)
     model_type = getattr(getattr(base, "model_type", None), "name", None)
-    if arch is not None and model_type not in FLOW_MODEL_TYPES:
+    if family is not None and model_type not in FLOW_MODEL_TYPES:
         return ModelInfo(None, f"{family_name(base)} with {model_type} sampling, which is not the flow matching the "
                                "diffusion bridge needs", None, {})
-    if arch is None:
+    if family is None:
         return ModelInfo(None, f"{family_name(base)}, a family unlock-restore does not support", None, {})
-    dm = patcher.get_model_object("diffusion_model")
-    if arch == "flux":
-        return ModelInfo("flux", ARCHS["flux"].label, dm.hidden_size,
-                         {"double": len(dm.double_blocks), "single": len(dm.single_blocks)})
-    return ModelInfo(arch, ARCHS[arch].label, dm.dim, {"blocks": len(dm.blocks)})
+    width, blocks = family.layout(patcher.get_model_object("diffusion_model"))
+    return ModelInfo(family.arch, family.spec.label, width, blocks, family)
 
 
 def is_plain_flow(sampling) -> bool:
@@ -108,9 +103,9 @@ def check_prompt_fits(node: str, prompt, info: ModelInfo, what: str = "restorati
     """Raise a clear error when a prompt cannot drive this model: family, width or block count."""
     if info.arch is None:
         raise ValueError(unsupported_message(node, info))
-    # Wan 2.1 and 2.2 share one architecture: ComfyUI loads Wan 2.2 A14B experts as Wan 2.1-type models, so
-    # within Wan the shape (width, blocks) decides, not the label.
-    same_family = prompt.arch == info.arch or {prompt.arch, info.arch} <= {"wan21", "wan22"}
+    # Families of one group share one architecture (ComfyUI loads Wan 2.2 A14B experts as Wan 2.1-type models), so
+    # within a group the shape (width, blocks) decides, not the label.
+    same_family = prompt.arch == info.arch or ARCHS[prompt.arch].group == ARCHS[info.arch].group
     fits = same_family and (prompt.mode == "context"
                             or (prompt.width == info.width and dict(prompt.blocks) == info.blocks))
     if not fits:

@@ -1,40 +1,10 @@
 """Apply Restoration Prompt: a patched clone of the MODEL (gated) and the matching CONDITIONING."""
 from comfy_api.latest import io
 
-from ..prompt_embeds import PromptMixture
-from .conditioning import prompt_conditioning
-from .injection import PromptState, install_prompt
-from .mixing import apply_mixture
-from .model_info import check_prompt_fits, check_prompt_range, model_info
-from .time_index import install_time_index
+from .prompting import prepare
 from .types import RestorationPromptType
 
 NODE = "Apply Restoration Prompt"
-
-
-def apply_prompt(model, prompt, strength: float, node: str = NODE):
-    """The patched MODEL clone, timed as the prompt was trained (`time_index`). In context mode with continuous
-    timing, the model itself (the prompt rides on the CONDITIONING). The input MODEL is never modified."""
-    if isinstance(prompt, PromptMixture):
-        return apply_mixture(model, prompt, strength, node)
-    info = model_info(model)
-    check_prompt_fits(node, prompt, info)
-    check_prompt_range(node, prompt, strength, model)
-    if prompt.mode == "context" and prompt.time_convention == "continuous":
-        return model
-    patched = model.clone()
-    if prompt.mode == "gated":
-        install_prompt(patched, PromptState([(prompt.prompt, prompt.gates)], strength, node), info.arch,
-                       prompt.blocks)
-    install_time_index(patched, info.arch, [prompt.time_convention])
-    return patched
-
-
-def prepare(model, restoration_prompt, strength: float = 1.0, conditioning=None, node: str = NODE, clip=None):
-    """(MODEL, CONDITIONING) ready for the bridge sampler: what Apply Restoration Prompt outputs. Other nodes
-    (Restore, Train) call this so every path injects a prompt the same way; `node` names the caller in errors."""
-    return (apply_prompt(model, restoration_prompt, strength, node),
-            prompt_conditioning(node, restoration_prompt, conditioning, strength, clip))
 
 
 class UnlockPromptApply(io.ComfyNode):
@@ -74,4 +44,4 @@ class UnlockPromptApply(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, restoration_prompt, strength, conditioning=None, clip=None) -> io.NodeOutput:
-        return io.NodeOutput(*prepare(model, restoration_prompt, strength, conditioning, clip=clip))
+        return io.NodeOutput(*prepare(model, restoration_prompt, strength, conditioning, node=NODE, clip=clip))

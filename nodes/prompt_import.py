@@ -4,8 +4,8 @@ import os
 import folder_paths
 from comfy_api.latest import io, ui
 
-from ..prompt_embeds import PromptFileError, load_official, save_prompt
-from .conditioning import ENCODERS, clip_null_context, encoded_null_context, length_note
+from ..prompt_embeds import ARCHS, PromptFileError, load_official, save_prompt
+from .conditioning import clip_null_context, encoded_null_context, length_note
 from .folders import OFFICIAL_FOLDER, save_path
 from .types import RestorationPromptType
 
@@ -80,7 +80,7 @@ class UnlockPromptImport(io.ComfyNode):
         if caveat:
             note += " " + caveat
         if not prompt.has_null_context:
-            note += (f" No null context stored: connect the text encoder ({ENCODERS[prompt.arch]}) to clip here and "
+            note += (f" No null context stored: connect the text encoder ({ARCHS[prompt.arch].encoder}) to clip here and "
                      "import again, or connect it to Apply Restoration Prompt's clip input.")
         return io.NodeOutput(prompt, ui=ui.PreviewText(note))
 

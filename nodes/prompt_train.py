@@ -21,7 +21,11 @@ class UnlockPromptTrain(io.ComfyNode):
             description="Learns a restoration prompt from paired clean/degraded images against the connected FLUX "
                         "or Wan model. Only the prompt learns; the model's weights stay unchanged. Checkpoints are "
                         "saved to models/prompt_embeds as it trains. The network is given the official code's time "
-                        "index (as when restoring); a resumed prompt keeps the one it was trained with.",
+                        "index (as when restoring); a resumed prompt keeps the one it was trained with. Training "
+                        "turns the loaded model's inference-mode weight tensors into ordinary frozen tensors with the "
+                        "same values (autograd cannot save inference tensors), in place and without a copy: other "
+                        "nodes sharing that MODEL give the same results, and the model stays so until it is "
+                        "unloaded.",
             not_idempotent=True,  # queueing the same graph again trains again
             is_output_node=True,
             is_experimental=True,
@@ -139,10 +143,9 @@ def _validate(model, vae, prompt, clean, degraded, t0: float, seed: int) -> str:
     """Restore the held-out pair with the trained prompt (the Restore node's path) and score it against the
     degraded input, with the official metrics. Without scikit-image it says how to get the numbers."""
     from ..imaging.metrics import MissingScikitImage, psnr_ssim
-    from .restore import UnlockRestore
+    from .restoring import restore
 
-    restored = UnlockRestore.execute(model=model, vae=vae, restoration_prompt=prompt, image=degraded, t0=t0,
-                                     steps=prompt.steps, seed=seed).result[0]
+    restored = restore(model, vae, prompt, degraded, t0, prompt.steps, seed)
     try:
         before = psnr_ssim(degraded[..., :3], clean[..., :3])
         after = psnr_ssim(restored[..., :3], clean[..., :3])

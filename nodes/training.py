@@ -19,8 +19,9 @@ import torch.utils.checkpoint
 import comfy.model_management as mm
 import comfy.utils
 
-from ..bridge import OBJECTIVES, sample_times, training_states
-from ..prompt_embeds import ARCHS, RestorationPrompt, save_prompt
+from ..bridge import OBJECTIVES, bridge_loss, sample_times
+from ..prompt_embeds import RestorationPrompt, save_prompt
+from ..prompt_embeds.archs import TEXT_WIDTH
 from ..prompt_embeds.prompt import PACK_VERSION
 from .conditioning import clip_null_context, encoded_null_context
 from .injection import PromptState, install_prompt
@@ -62,7 +63,11 @@ def exact_inplace_autograd():
 
 def materialize_weights(module: torch.nn.Module) -> int:
     """Replace inference tensors (parameters and buffers) by ordinary frozen clones, one at a time; returns the
-    count. Values are bit-identical; only autograd can now save them."""
+    count. Values are bit-identical; only autograd can now save them.
+
+    The module is the user's loaded model, shared with every node that uses that MODEL (a clone of a ModelPatcher
+    shares its weights), so this is deliberately not undone after training: restoring the inference tensors
+    would hold a second copy of every weight. It changes no result; the Train node's description says so."""
     count = 0
     with torch.inference_mode(False), torch.no_grad():
         for m in module.modules():
@@ -93,18 +98,15 @@ def training_clone(model):
     return model.clone()
 
 
-def _block_replacements(arch: str, dm, trainables: list[torch.Tensor]) -> dict:
-    """Re-entrant gradient checkpointing per transformer block (exact with FLUX's in-place updates).
+def _block_replacements(family, dm, trainables: list[torch.Tensor]) -> dict:
+    """Re-entrant gradient checkpointing per transformer block (exact with FLUX's in-place updates), for the
+    blocks of `family` (which also knows how to call one).
 
     The block is taken from the model by index, not from the host's `original_block` closure, because
     recomputation happens during backward, after the host's loop variable has moved on."""
+    modules = family.block_modules(dm)
 
-    def make(kind: str, index: int):
-        if arch == "flux":
-            block = dm.double_blocks[index] if kind == "double_block" else dm.single_blocks[index]
-        else:
-            block = dm.blocks[index]
-
+    def make(kind: str, index: int, block):
         def run(args, kwargs, *tensors):
             # Cloned inputs: the block's in-place updates must not alter what checkpoint keeps for recompute.
             keys = _tensor_keys(args)
@@ -112,16 +114,7 @@ def _block_replacements(arch: str, dm, trainables: list[torch.Tensor]) -> dict:
             a.update({k: t.clone() for k, t in zip(keys, tensors[:len(keys)])})
             # The recompute runs inside backward, wherever that is called: it needs the host's training kernels too.
             with exact_inplace_autograd(), host_training_mode():
-                if arch == "flux" and kind == "double_block":
-                    img, txt = block(img=a["img"], txt=a["txt"], vec=a["vec"], pe=a["pe"],
-                                     attn_mask=a.get("attn_mask"), transformer_options=a.get("transformer_options"),
-                                     **kwargs)
-                    return img, txt
-                if arch == "flux":
-                    return (block(a["img"], vec=a["vec"], pe=a["pe"], attn_mask=a.get("attn_mask"),
-                                  transformer_options=a.get("transformer_options"), **kwargs),)
-                return (block(a["img"], context=a["txt"], e=a["vec"], freqs=a["pe"],
-                              transformer_options=a["transformer_options"], **kwargs),)
+                return family.run_block(kind, block, a, kwargs)
 
         def replace(args, extra):
             # Frozen now, replayed in backward: newer hosts rewrite one transformer_options dict per block
@@ -129,37 +122,16 @@ def _block_replacements(arch: str, dm, trainables: list[torch.Tensor]) -> dict:
             args = dict(args)
             if isinstance(args.get("transformer_options"), dict):
                 args["transformer_options"] = dict(args["transformer_options"])
-            kwargs = _host_block_kwargs(arch, extra.get("original_block"))
+            kwargs = family.block_kwargs(extra.get("original_block"))
             tensors = [args[k] for k in _tensor_keys(args)]
             outs = torch.utils.checkpoint.checkpoint(lambda *t: run(args, kwargs, *t), *tensors, *trainables,
                                                      use_reentrant=True)
             return {"img": outs[0], "txt": outs[1]} if len(outs) == 2 else {"img": outs[0]}
         return replace
 
-    if arch == "flux":
-        kinds = [("double_block", i) for i in range(len(dm.double_blocks))]
-        kinds += [("single_block", i) for i in range(len(dm.single_blocks))]
-    else:
-        kinds = [("double_block", i) for i in range(len(dm.blocks))]
-    return {key: make(*key) for key in kinds}
-
-
-def _closure_value(fn, name: str, default):
-    """The current value of variable `name` that the host's `original_block` closure reads, or `default`."""
-    try:
-        cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
-        return cells[name].cell_contents
-    except (AttributeError, KeyError, ValueError):  # no such closure variable (older host) or not yet bound
-        return default
-
-
-def _host_block_kwargs(arch: str, original_block) -> dict:
-    """Keyword arguments the host passes to a block beyond the replace `args` dict, read when the block runs (the
-    host's loop rebinds them later): FLUX's `**extra_kwargs` (e.g. modulation_dims_img on v0.20.1; none on
-    v0.3.64) and Wan's `context_img_len` (None for text-to-video)."""
-    if arch == "flux":
-        return dict(_closure_value(original_block, "extra_kwargs", {}) or {})
-    return {"context_img_len": _closure_value(original_block, "context_img_len", None)}
+    return {(kind, i): make(kind, i, block)
+            for key, kind in zip(family.spec.block_keys, family.replace_kinds)
+            for i, block in enumerate(modules[key])}
 
 
 def _tensor_keys(args: dict) -> list[str]:
@@ -194,7 +166,7 @@ class PromptTrainer:
                 raise ValueError(f"{node}: the prompt to resume from is a {init.mode}-mode prompt but mode is {mode}. "
                                  f"Set mode to {init.mode}, or start a new prompt (disconnect it).")
             self.steps_done = int(init.provenance.get("training", {}).get("steps_done", 0))
-        k = init.tokens if init is not None else (tokens or ARCHS[info.arch].tokens)
+        k = init.tokens if init is not None else (tokens or info.family.spec.tokens)
         self.null_context, self.pooled, self.null_source = self._null_context(init, conditioning, k, clip)
         # The network is timed as it will be when restoring: a resumed prompt keeps its own convention; a new one
         # takes the official code's (bridge/time_index.py). `time_index` is for benchmarks that need the other.
@@ -205,7 +177,7 @@ class PromptTrainer:
 
         with torch.inference_mode(False):
             g = torch.Generator().manual_seed(self.seed)
-            width = 4096 if mode == "context" else info.width
+            width = TEXT_WIDTH if mode == "context" else info.width
             if init is not None:
                 p0 = init.prompt.detach().float().clone()
                 g0 = init.gates.detach().float().clone() if init.gates is not None else None
@@ -218,12 +190,12 @@ class PromptTrainer:
 
         self.patched = training_clone(model)
         if mode == "gated":
-            install_prompt(self.patched, PromptState([(self.prompt, self.gates)], 1.0, node), info.arch,
+            install_prompt(self.patched, PromptState([(self.prompt, self.gates)], 1.0, node), info.family,
                            info.blocks)
         install_time_index(self.patched, info.arch, [self.time_index])
         if gradient_checkpointing:
             dm = self.patched.get_model_object("diffusion_model")
-            for (kind, i), fn in _block_replacements(info.arch, dm, self.trainables).items():
+            for (kind, i), fn in _block_replacements(info.family, dm, self.trainables).items():
                 self.patched.set_model_patch_replace(fn, "dit", kind, i)
 
         mm.load_models_gpu([self.patched])
@@ -253,9 +225,10 @@ class PromptTrainer:
             log.warning("unlock-restore: %s has no empty-text encoding connected; training against a zero null "
                         "context. For real models connect the empty text encoded by the model's text encoder.",
                         self.node)
-            ctx, pooled, source = torch.zeros(k, 4096), None, "zeros (no text encoding connected)"
-        if self.info.arch == "flux" and pooled is None:
-            pooled = torch.zeros(768)
+            ctx, pooled, source = torch.zeros(k, TEXT_WIDTH), None, "zeros (no text encoding connected)"
+        pooled_width = self.info.family.spec.pooled_width
+        if pooled_width is not None and pooled is None:
+            pooled = torch.zeros(pooled_width)
         with torch.inference_mode(False):
             return ctx.clone(), (pooled.clone() if pooled is not None else None), source
 
@@ -295,20 +268,21 @@ class PromptTrainer:
         return x0, y, t, noise
 
     def loss(self, x0, y, t, noise) -> torch.Tensor:
-        x_t = training_states(x0, y, t, noise, self.t0, self.objective)
+        """bridge.bridge_loss (the tested objective) with the host model as the denoiser x0_hat(X_t, t)."""
         ctx = self.null_context.to(self.device).unsqueeze(0)
         if self.mode == "context":
             ctx = ctx + self.prompt.unsqueeze(0)
         ctx = ctx.expand(x0.shape[0], -1, -1)
-        extra = {}
-        if self.info.arch == "flux":
-            extra = {"pooled_output": self.pooled.to(self.device).unsqueeze(0).expand(x0.shape[0], -1),
-                     "guidance": 1.0}
-        conds = self.base.extra_conds(noise=x_t, device=self.device, cross_attn=ctx, **extra)
-        with exact_inplace_autograd(), host_training_mode():
-            pred = self.base.apply_model(x_t, t, transformer_options=self.transformer_options,
-                                         **{k: v.cond for k, v in conds.items()})
-        return torch.mean((pred.float() - x0.float()) ** 2)
+        extra = self.info.family.model_extras(self.pooled, x0.shape[0], self.device)
+
+        def x0_hat(x_t, t_):
+            conds = self.base.extra_conds(noise=x_t, device=self.device, cross_attn=ctx, **extra)
+            with exact_inplace_autograd(), host_training_mode():
+                pred = self.base.apply_model(x_t, t_, transformer_options=self.transformer_options,
+                                             **{k: v.cond for k, v in conds.items()})
+            return pred.float()
+
+        return bridge_loss(x0_hat, x0.float(), y.float(), self.t0, objective=self.objective, t=t, noise=noise)
 
     def held_loss(self, batch_size: int) -> float:
         """The loss on a fixed held batch (fixed images, crops, times and noise): comparable across steps."""
@@ -324,7 +298,7 @@ class PromptTrainer:
                 mode=self.mode, arch=self.info.arch, blocks=dict(self.info.blocks),
                 null_context=self.null_context.detach().cpu().clone(),
                 pooled=self.pooled.detach().cpu().clone() if self.pooled is not None else None,
-                guidance=1.0 if self.info.arch == "flux" else None, t0=self.t0, time_index=self.time_index,
+                guidance=self.info.family.spec.guidance, t0=self.t0, time_index=self.time_index,
                 provenance={"degradations": [d.strip() for d in self.degradation.split(",") if d.strip()],
                             "base_model": self.info.describe(), "source": "trained", "pack_version": PACK_VERSION,
                             "training": {**settings, "steps_done": self.steps_done, "objective": self.objective,

@@ -1,4 +1,6 @@
-"""What unlock-restore knows about each supported model family (for messages and official import)."""
+"""What unlock-restore knows about each supported model family that needs no host: widths, block layouts, the text
+encoder and how its output is padded, pooled vector and guidance, image or video. The host side of a family
+(detection, injection points, checkpointing, conditioning keys) lives in that family's module in nodes/families/."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,6 +28,22 @@ class Arch:
     null_length_option: str | None = None
     # The token streams ComfyUI's tokenizer for this family's text encoder returns (how a CLIP is recognised).
     text_streams: tuple[str, ...] = ("umt5xxl",)
+    # Prompts of one group drive each other's models (Wan 2.1 and 2.2 share one architecture; the shape decides).
+    group: str = ""
+    # The text encoder as a user loads it in ComfyUI, and as the official code names it (for messages).
+    encoder: str = "umt5_xxl (Load CLIP, type wan)"
+    encoder_name: str = "umT5-XXL"
+    # Width of the pooled text vector the model also takes (FLUX: CLIP-L's), None when it takes none.
+    pooled_width: int | None = None
+    # The guidance value prompts are trained and sampled with (FLUX.1's distilled guidance), None: no such input.
+    guidance: float | None = None
+    # Video (a batch of images is one clip) or image (each image on its own) model.
+    video: bool = True
+    # The VAE a user loads for it (for messages).
+    vae: str = "the Wan VAE that matches the model (e.g. wan_2.1_vae)"
+    # Whether the gated injection also adds P itself, unscaled, to an activation (Wan: attn(x, c + P) is gated
+    # afterwards), which bounds the largest value a prompt injects from below by max|P|.
+    adds_plain_prompt: bool = True
 
     def model_for(self, width: int, blocks: dict[str, int] | None = None) -> str | None:
         """The known model with this hidden width (and block layout, when given), or None."""
@@ -37,11 +55,14 @@ class Arch:
 
 ARCHS: dict[str, Arch] = {
     "flux": Arch("FLUX", ("double", "single"), 512, {"FLUX.1-dev": (3072, {"double": 19, "single": 38})},
-                 time_grid="flux_euler", null_length_option="t5xxl_min_length", text_streams=("l", "t5xxl")),
+                 time_grid="flux_euler", null_length_option="t5xxl_min_length", text_streams=("l", "t5xxl"),
+                 group="flux", encoder="t5xxl + clip_l (DualCLIPLoader, type flux)", encoder_name="T5-XXL",
+                 pooled_width=POOLED_WIDTH, guidance=1.0, video=False, vae="the FLUX VAE (ae.safetensors)",
+                 adds_plain_prompt=False),
     "wan21": Arch("Wan 2.1", ("blocks",), 226, {"Wan2.1-T2V-1.3B": (1536, {"blocks": 30}),
-                                               "Wan2.1-T2V-14B": (5120, {"blocks": 40})}),
+                                               "Wan2.1-T2V-14B": (5120, {"blocks": 40})}, group="wan"),
     "wan22": Arch("Wan 2.2", ("blocks",), 226, {"Wan2.2-TI2V-5B": (3072, {"blocks": 30}),
-                                               "Wan2.2-T2V-A14B": (5120, {"blocks": 40})}),
+                                               "Wan2.2-T2V-A14B": (5120, {"blocks": 40})}, group="wan"),
 }
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .archs import ARCHS, POOLED_WIDTH, TEXT_WIDTH
+from .archs import ARCHS, TEXT_WIDTH, blocks_text
 from .errors import fail
 from .fileio import SUFFIX, save_prompt
 from .prompt import PACK_VERSION, RestorationPrompt
@@ -18,7 +18,6 @@ log = logging.getLogger("unlock_restore")
 
 # backend name in the official file -> (our arch, base model of the release).
 BACKENDS = {"flux": ("flux", "FLUX.1-dev"), "wan": ("wan21", "Wan2.1-T2V-1.3B")}
-ENCODERS = {"flux": "T5-XXL", "wan21": "umT5-XXL"}
 _EXPECTED = ("{'backend': 'wan' or 'flux', 'deep_prompt_bank': {'prompts': tensor (1, K, D)}, "
              "'alphas': [one scalar tensor per block]}")
 _NOT_OFFICIAL_FIX = ("Import only the official YPT prompt files (e.g. wan_haze.pt, flux_rain.pt); prompts trained "
@@ -45,38 +44,39 @@ def load_official(path, null_context: torch.Tensor | None = None, pooled: torch.
     K = P.shape[0]
     gates = torch.stack([a.detach().reshape(()) for a in alphas]).clone()
     n = gates.shape[0]
-    if arch == "flux":
+    if len(info.block_keys) > 1:
+        # The file gives one list of gates, not the split into block kinds: that is the release model's layout.
         # The official FLUX alphas follow diffusers' module order: 19 transformer_blocks (double stream) then
         # 38 single_transformer_blocks. ComfyUI's double_blocks/single_blocks are the same blocks in the same
         # order, so the gates are used as stored, without reordering.
-        layout = ARCHS["flux"].models["FLUX.1-dev"][1]
+        layout = info.models[base_model][1]
         if n != sum(layout.values()):
-            raise fail("official_format", f"is a FLUX checkpoint with {n} gates; official FLUX prompts have "
-                       f"{sum(layout.values())} (19 double-stream + 38 single-stream blocks)", _NOT_OFFICIAL_FIX,
+            raise fail("official_format", f"is a {info.label} checkpoint with {n} gates; official {info.label} "
+                       f"prompts have {sum(layout.values())} ({blocks_text(layout)})", _NOT_OFFICIAL_FIX,
                        path=path)
         blocks = dict(layout)
     else:
-        blocks = {"blocks": n}
+        blocks = {info.block_keys[0]: n}
         base_model = info.model_for(P.shape[1], blocks) or info.model_for(P.shape[1]) or info.label
 
     null_context = _tokens_exact(path, null_context, K, "null_context")
     if pooled is not None:
-        if arch != "flux":
+        if info.pooled_width is None:
             raise fail("shape", f"was given a pooled vector, but {info.label} uses none",
                        "Leave 'pooled' empty for Wan prompts", path=path)
         pooled = pooled.detach().to("cpu")
         if pooled.dim() == 2 and pooled.shape[0] == 1:
             pooled = pooled[0]
-        if tuple(pooled.shape) != (POOLED_WIDTH,):
+        if tuple(pooled.shape) != (info.pooled_width,):
             raise fail("shape", f"was given a pooled vector of shape {tuple(pooled.shape)}; expected "
-                       f"({POOLED_WIDTH},) or (1, {POOLED_WIDTH})",
+                       f"({info.pooled_width},) or (1, {info.pooled_width})",
                        "Pass the CLIP-L pooled output of the empty prompt \"\"", path=path)
-    no_pooled = (" FLUX also needs the empty prompt's CLIP-L pooled vector (768 values)."
-                 if arch == "flux" and pooled is None else "")
+    no_pooled = (f" {info.label} also needs the empty prompt's CLIP-L pooled vector ({info.pooled_width} values)."
+                 if info.pooled_width is not None and pooled is None else "")
     if null_context is None and warn_missing:
         log.warning("unlock-restore: the official prompt file '%s' has no null context. It must be supplied before "
                     "use: the empty prompt \"\" encoded by the model's text encoder (%s), %d tokens x %d.%s",
-                    path, ENCODERS[arch], K, TEXT_WIDTH, no_pooled)
+                    path, info.encoder_name, K, TEXT_WIDTH, no_pooled)
     elif no_pooled:
         log.warning("unlock-restore: the official prompt file '%s' has no pooled vector.%s", path, no_pooled)
 
@@ -84,7 +84,7 @@ def load_official(path, null_context: torch.Tensor | None = None, pooled: torch.
     guessed = stem[len(backend) + 1:] if stem.lower().startswith(backend + "_") else stem
     prompt = RestorationPrompt(
         prompt=P, gates=gates, mode="gated", arch=arch, blocks=blocks, null_context=null_context, pooled=pooled,
-        guidance=1.0 if arch == "flux" else None, t0=0.4, steps=20, time_index="official",
+        guidance=info.guidance, t0=0.4, steps=20, time_index="official",
         provenance={"degradations": [degradation or guessed], "base_model": base_model,
                     "training": {"note": "official YPT release (github.com/sudraj2002/YPT); settings not "
                                  "published"},

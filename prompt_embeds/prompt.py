@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .archs import ARCHS, POOLED_WIDTH, TEXT_WIDTH, blocks_text
+from .archs import ARCHS, TEXT_WIDTH, blocks_text
 from .errors import fail
 
 # Written into every file; bumped only when an older pack could no longer read new files correctly.
@@ -56,8 +56,9 @@ class RestorationPrompt:
     source_path: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
-        if self.guidance is None and self.arch == "flux":
-            self.guidance = 1.0
+        family = ARCHS.get(self.arch) if isinstance(self.arch, str) else None
+        if self.guidance is None and family is not None:
+            self.guidance = family.guidance
         # A partial provenance gets the missing keys, so every file carries all of them.
         if self.provenance is None or isinstance(self.provenance, dict):  # anything else: validate() says so
             self.provenance = {**default_provenance(), **(self.provenance or {})}
@@ -75,7 +76,7 @@ class RestorationPrompt:
         if self.mode == "gated" and self.gates is not None and self.gates.numel():
             scaled = abs(float(strength)) * float(self.gates.detach().double().abs().max()) * peak_p
             # Wan adds P itself to the context (attn(x, c + P)) and gates the result: P enters unscaled too.
-            return scaled if self.arch == "flux" else max(scaled, peak_p)
+            return max(scaled, peak_p) if ARCHS[self.arch].adds_plain_prompt else scaled
         base = float(self.null_context.detach().double().abs().max()) if self.null_context is not None else 0.0
         return base + abs(float(strength)) * peak_p
 
@@ -119,7 +120,7 @@ class RestorationPrompt:
         remake = "Re-train or re-export the prompt with unlock-restore"
         if not isinstance(self.arch, str) or self.arch not in ARCHS:
             raise err("metadata", f"its model family {self.arch!r} is unknown (known: {', '.join(ARCHS)})",
-                      "Use a prompt made for FLUX, Wan 2.1 or Wan 2.2, or update unlock-restore")
+                      f"Use a prompt made for {', '.join(a.label for a in ARCHS.values())}, or update unlock-restore")
         info = ARCHS[self.arch]
         if not isinstance(self.mode, str) or self.mode not in MODES:
             raise err("metadata", f"its mode {self.mode!r} is unknown (known: {', '.join(MODES)})",
@@ -168,12 +169,12 @@ class RestorationPrompt:
                       f"({K}, {TEXT_WIDTH}): the empty prompt encoded to {K} tokens by the {TEXT_WIDTH}-wide text "
                       "encoder", "Re-encode the empty prompt \"\" with the model's text encoder and re-save")
         if self.pooled is not None:
-            if self.arch != "flux":
+            if info.pooled_width is None:
                 raise err("shape", f"it has a 'pooled' tensor but {info.label} uses no pooled text vector",
                           "Remove it: only FLUX prompts carry the pooled CLIP vector")
-            if tuple(self.pooled.shape) != (POOLED_WIDTH,):
+            if tuple(self.pooled.shape) != (info.pooled_width,):
                 raise err("shape", f"tensor 'pooled' has shape {tuple(self.pooled.shape)}; expected "
-                          f"({POOLED_WIDTH},): the CLIP-L pooled vector of the empty prompt",
+                          f"({info.pooled_width},): the CLIP-L pooled vector of the empty prompt",
                           "Re-encode the empty prompt \"\" with FLUX's CLIP-L and re-save")
         for key, t in tensors.items():
             if t is not None and not bool(torch.isfinite(t).all()):
@@ -194,7 +195,7 @@ class RestorationPrompt:
         if self.time_index is not None and self.time_index not in TIME_INDEX:
             raise err("metadata", f"its time index {self.time_index!r} is unknown (known: {', '.join(TIME_INDEX)})",
                       "Update unlock-restore, or re-export the prompt")
-        if self.arch != "flux" and self.guidance is not None:
+        if info.guidance is None and self.guidance is not None:
             raise err("metadata", f"it sets guidance={self.guidance} but {info.label} has no guidance input",
                       "Leave guidance empty for Wan prompts")
         prov = self.provenance

@@ -166,7 +166,8 @@ def test_flux_batch_chunks_give_the_same_images(node, flux, monkeypatch):
 
     batch = torch.cat([_smooth_images(1, 32, 48, seed=s) for s in (1, 2, 3)])
     whole = restore(node, flux, flux_prompt(), batch, seed=3)
-    monkeypatch.setattr(sys.modules[node.__module__], "CHUNK_PIXELS", 2 * 32 * 48)  # 2 images per call
+    engine = sys.modules[node.__module__.rsplit(".", 1)[0] + ".restoring"]  # the Restore node's engine module
+    monkeypatch.setattr(engine, "CHUNK_PIXELS", 2 * 32 * 48)  # 2 images per call
     chunked = restore(node, flux, flux_prompt(), batch, seed=3)
     _check_image(chunked, batch)
     torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=0)

@@ -1,0 +1,72 @@
+"""The interface every model family implements in the host: one module per family (flux.py, wan.py, ...).
+
+A family owns what the host side of a prompt needs to know about a model: exact detection, its width and block
+layout, the injection points (object patches), the re-entrant checkpoint replacement of its blocks, and the
+conditioning extras (pooled vector, guidance). Data that needs no host (widths, token count, text encoder, image
+or video) is the family's `Arch` in prompt_embeds/archs.py, reached through `spec`.
+"""
+from __future__ import annotations
+
+import comfy.model_base
+
+from ...prompt_embeds import ARCHS
+from ...prompt_embeds.archs import Arch
+
+
+class Family:
+    arch: str = ""          # the prompt_embeds.ARCHS key its prompts carry
+    host_class: str = ""    # the exact comfy.model_base class (a subclass is another family)
+    # Block kinds the host's patches_replace["dit"] uses, per key of `Arch.block_keys`, in the same order.
+    replace_kinds: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> Arch:
+        return ARCHS[self.arch]
+
+    def detect(self, base) -> bool:
+        """True for a loaded model (comfy.model_base object) of exactly this family: its own class, not a subclass
+        (FLUX.2, Chroma and the Wan variants subclass Flux / WAN21 but read text differently)."""
+        cls = type(base)
+        return cls.__name__ == self.host_class and cls is getattr(comfy.model_base, self.host_class, None)
+
+    # -- shape --------------------------------------------------------------------------------------------------
+    def layout(self, dm) -> tuple[int, dict[str, int]]:
+        """(hidden width D, block counts by `Arch.block_keys`) of a diffusion model."""
+        raise NotImplementedError
+
+    def block_modules(self, dm) -> dict[str, list]:
+        """The transformer blocks of a diffusion model by `Arch.block_keys`, in host order."""
+        raise NotImplementedError
+
+    # -- injection ----------------------------------------------------------------------------------------------
+    def object_patches(self, patcher, state, blocks: dict[str, int]) -> dict:
+        """{object-patch key: patched module} that add the gated prompt of `state` (a nodes.injection.PromptState)
+        to every block; gate index = the block's position over all kinds in `Arch.block_keys` order."""
+        raise NotImplementedError
+
+    # -- training -----------------------------------------------------------------------------------------------
+    def run_block(self, kind: str, block, a: dict, kwargs: dict) -> tuple:
+        """Call one block as the host's patches_replace entry would, from the replace `args` dict `a`."""
+        raise NotImplementedError
+
+    def block_kwargs(self, original_block) -> dict:
+        """Keyword arguments the host passes to a block beyond the replace args (read from its closure)."""
+        return {}
+
+    # -- conditioning -------------------------------------------------------------------------------------------
+    def conditioning_extras(self, pooled, guidance) -> dict:
+        """The CONDITIONING dict entries beside the text tensor (pooled (1, W) float, guidance) for sampling."""
+        return {}
+
+    def model_extras(self, pooled, batch: int, device) -> dict:
+        """The keyword arguments of `extra_conds` beside cross_attn for a batch (training)."""
+        return {}
+
+
+def closure_value(fn, name: str, default):
+    """The current value of variable `name` that the host's `original_block` closure reads, or `default`."""
+    try:
+        cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        return cells[name].cell_contents
+    except (AttributeError, KeyError, ValueError):  # no such closure variable (older host) or not yet bound
+        return default
