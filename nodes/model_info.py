@@ -9,7 +9,7 @@ import comfy.model_sampling
 
 from ..prompt_embeds import ARCHS
 from ..prompt_embeds.archs import blocks_text
-from .families import Family, detect
+from .families import Family, detect, supported_text
 
 
 @dataclass
@@ -45,7 +45,7 @@ FAMILY_NAMES = {
 # Sampling the bridge needs: plain flow matching (comfy.model_sampling.CONST: x_s = s e + (1 - s) x0). Other
 # ModelTypes (e.g. IMG_TO_IMG_FLOW, whose noise_scaling returns the latent unchanged) are not a bridge start.
 FLOW_MODEL_TYPES = {"FLOW", "FLUX"}
-SUPPORTED_TEXT = "FLUX.1 (dev, schnell and their fp8/GGUF files) and Wan 2.1 / 2.2 text-to-video"
+SUPPORTED_TEXT = supported_text()
 
 
 def family_name(base) -> str:

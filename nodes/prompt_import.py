@@ -80,7 +80,8 @@ class UnlockPromptImport(io.ComfyNode):
         if caveat:
             note += " " + caveat
         if not prompt.has_null_context:
-            note += (f" No null context stored: connect the text encoder ({ARCHS[prompt.arch].encoder}) to clip here and "
+            encoder = ARCHS[prompt.arch].encoder
+            note += (f" No null context stored: connect the text encoder ({encoder}) to clip here and "
                      "import again, or connect it to Apply Restoration Prompt's clip input.")
         return io.NodeOutput(prompt, ui=ui.PreviewText(note))
 

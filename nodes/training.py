@@ -169,8 +169,10 @@ class PromptTrainer:
         k = init.tokens if init is not None else (tokens or info.family.spec.tokens)
         self.null_context, self.pooled, self.null_source = self._null_context(init, conditioning, k, clip)
         # The network is timed as it will be when restoring: a resumed prompt keeps its own convention; a new one
-        # takes the official code's (bridge/time_index.py). `time_index` is for benchmarks that need the other.
-        self.time_index = time_index or (init.time_convention if init is not None else "official")
+        # takes the official code's (bridge/time_index.py) where the family has official prompts, else the
+        # continuous t. `time_index` is for benchmarks that need the other.
+        default = "official" if info.family.spec.time_grid else "continuous"
+        self.time_index = time_index or (init.time_convention if init is not None else default)
         if init is not None and self.time_index != init.time_convention:
             raise ValueError(f"{node}: the prompt to resume from was trained with the {init.time_convention} time "
                              f"index, not {self.time_index}; a run continues with the convention it started with.")
@@ -277,9 +279,11 @@ class PromptTrainer:
 
         def x0_hat(x_t, t_):
             conds = self.base.extra_conds(noise=x_t, device=self.device, cross_attn=ctx, **extra)
+            # To the batch size, as the host's sampling does (a scalar guidance is one row; Chroma concatenates it).
+            conds = {k: v.process_cond(batch_size=x_t.shape[0], area=None, device=self.device).cond
+                     for k, v in conds.items()}
             with exact_inplace_autograd(), host_training_mode():
-                pred = self.base.apply_model(x_t, t_, transformer_options=self.transformer_options,
-                                             **{k: v.cond for k, v in conds.items()})
+                pred = self.base.apply_model(x_t, t_, transformer_options=self.transformer_options, **conds)
             return pred.float()
 
         return bridge_loss(x0_hat, x0.float(), y.float(), self.t0, objective=self.objective, t=t, noise=noise)

@@ -20,8 +20,9 @@ class Arch:
     # used for messages and official import, never to refuse a prompt.
     models: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)
     text_width: int = TEXT_WIDTH
-    # The diffusers scheduler grid whose timestep the official code feeds the network (bridge/time_index.py).
-    time_grid: str = "wan_unipc"
+    # The diffusers scheduler grid whose timestep the official code feeds the network (bridge/time_index.py); None
+    # for families without official prompts: their prompts are timed with the continuous t.
+    time_grid: str | None = "wan_unipc"
     # FLUX's null context is T5("") over exactly K tokens with no mask (every row depends on the length), so the
     # empty text is tokenised to K tokens with this tokenizer option (ComfyUI's T5TokenizerOptions, min_length).
     # None: the encoder masks and zeroes its padding (umT5), so any encoding of >= K tokens cut to K is exact.
@@ -59,6 +60,12 @@ ARCHS: dict[str, Arch] = {
                  group="flux", encoder="t5xxl + clip_l (DualCLIPLoader, type flux)", encoder_name="T5-XXL",
                  pooled_width=POOLED_WIDTH, guidance=1.0, video=False, vae="the FLUX VAE (ae.safetensors)",
                  adds_plain_prompt=False),
+    # Chroma (Chroma1-HD, ...): FLUX.1's blocks without per-block modulation, T5-XXL only (no pooled vector, no
+    # guidance input), text first; no official prompts, so the Train node makes them and K is FLUX.1's.
+    "chroma": Arch("Chroma", ("double", "single"), 512, {"Chroma1-HD": (3072, {"double": 19, "single": 38})},
+                   time_grid=None, null_length_option="t5xxl_min_length", text_streams=("t5xxl",), group="chroma",
+                   encoder="t5xxl (Load CLIP, type chroma)", encoder_name="T5-XXL", video=False,
+                   vae="the FLUX VAE (ae.safetensors)", adds_plain_prompt=False),
     "wan21": Arch("Wan 2.1", ("blocks",), 226, {"Wan2.1-T2V-1.3B": (1536, {"blocks": 30}),
                                                "Wan2.1-T2V-14B": (5120, {"blocks": 40})}, group="wan"),
     "wan22": Arch("Wan 2.2", ("blocks",), 226, {"Wan2.2-TI2V-5B": (3072, {"blocks": 30}),

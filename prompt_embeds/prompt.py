@@ -197,7 +197,10 @@ class RestorationPrompt:
                       "Update unlock-restore, or re-export the prompt")
         if info.guidance is None and self.guidance is not None:
             raise err("metadata", f"it sets guidance={self.guidance} but {info.label} has no guidance input",
-                      "Leave guidance empty for Wan prompts")
+                      f"Leave guidance empty for {info.label} prompts")
+        if self.time_index == "official" and info.time_grid is None:
+            raise err("metadata", f"its time index is 'official' but {info.label} has no official prompts to be "
+                      "timed like", "Set time_index to 'continuous' (how unlock-restore trains them)")
         prov = self.provenance
         if not isinstance(prov, dict) or not isinstance(prov.get("degradations"), list) or not all(
                 isinstance(d, str) for d in prov["degradations"]):

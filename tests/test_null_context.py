@@ -165,3 +165,23 @@ def test_tiny_text_encoders_keep_the_widths_the_models_read(tiny_models):
                                                       ("t5xxl_tiny", "clip_l_tiny", "umt5xxl_tiny")])
     assert set(meta) == {"t5xxl_model_config", "umt5xxl_model_config"}
     assert not {"d_model", "model_type"} & (set(meta["t5xxl_model_config"]) | set(meta["umt5xxl_model_config"]))
+
+
+@pytest.fixture(scope="module")
+def chroma_clip(comfy_host, tiny_models):
+    """Load CLIP (type chroma)'s text encoder on the T5-XXL stand-in: the host's PixArt-style T5, unpadded, no pooled
+    vector."""
+    return load_tool("tiny_models").standin_clip([tiny_models["t5xxl_tiny"]], clip_type="chroma")
+
+
+@pytest.mark.parametrize("k", [512, 16])
+def test_chroma_null_context_from_clip(comfy_host, chroma_clip, flux_clip, k):
+    """Chroma's null context is T5("") over exactly K tokens (its tokenizer pads nothing by itself), no pooled
+    vector; FLUX's CLIP pair (t5xxl + clip_l) is another text encoder and is refused by name."""
+    ctx, pooled = _null(comfy_host, chroma_clip, k, arch="chroma")
+    ref = _official_encoding(comfy_host, chroma_clip, k)
+    assert tuple(ctx.shape) == (k, 4096) and pooled is None
+    assert torch.equal(ctx, ref[0][0][0].float().cpu())
+    assert comfy_host.node("CLIPTextEncode")().encode(chroma_clip, "")[0][0][0].shape[1] < k  # unpadded default
+    with pytest.raises(ValueError, match=r"^Test: the connected CLIP is not Chroma's text encoder .*type chroma"):
+        _null(comfy_host, flux_clip, k, arch="chroma")

@@ -248,27 +248,34 @@ def spiece_model() -> bytes:
     return buf.getvalue()
 
 
-def standin_clip(paths):
+def standin_clip(paths, clip_type: str | None = None):
     """A CLIP (comfy.sd.CLIP) from tiny text-encoder files, with the host's own classes, tokenizers and options:
     FLUX's pair (clip_l_tiny + t5xxl_tiny) through `comfy.sd.load_clip`, DualCLIPLoader's call; umt5xxl_tiny as that
-    loader builds a Wan T5-XXL (its WAN branch: `wan.te`, `WanT5Tokenizer`, the file's `spiece_model`), because
-    detection there needs full width."""
+    loader builds a Wan T5-XXL (its WAN branch: `wan.te`, `WanT5Tokenizer`, the file's `spiece_model`), and
+    t5xxl_tiny with `clip_type="chroma"` as Load CLIP (type chroma) builds Chroma's (its PIXART/CHROMA branch:
+    `pixart_t5.pixart_te`, `PixArtTokenizer`), because single-file detection there needs full depth."""
     import inspect
 
     import comfy.sd
+    import comfy.text_encoders.pixart_t5
     import comfy.text_encoders.wan
     import comfy.utils
 
     paths = [str(p) for p in paths]
-    if [Path(p).name for p in paths] != [FILE_NAMES["umt5xxl_tiny"]]:
+    wan = [Path(p).name for p in paths] == [FILE_NAMES["umt5xxl_tiny"]]
+    if not wan and clip_type != "chroma":
         return comfy.sd.load_clip(paths, clip_type=comfy.sd.CLIPType.FLUX, model_options=te_model_options(paths))
     sd = comfy.utils.load_torch_file(paths[0], safe_load=True)
     target = type("StandinTarget", (), {})()
     target.params = {}
-    target.clip = comfy.text_encoders.wan.te(**comfy.sd.t5xxl_detect([sd]))
-    target.tokenizer = comfy.text_encoders.wan.WanT5Tokenizer
-    kwargs = dict(tokenizer_data={"spiece_model": sd["spiece_model"]}, parameters=comfy.utils.calculate_parameters(sd),
-                  model_options=te_model_options(paths))
+    kwargs = dict(parameters=comfy.utils.calculate_parameters(sd), model_options=te_model_options(paths))
+    if wan:
+        target.clip = comfy.text_encoders.wan.te(**comfy.sd.t5xxl_detect([sd]))
+        target.tokenizer = comfy.text_encoders.wan.WanT5Tokenizer
+        kwargs["tokenizer_data"] = {"spiece_model": sd["spiece_model"]}
+    else:
+        target.clip = comfy.text_encoders.pixart_t5.pixart_te(**comfy.sd.t5xxl_detect([sd]))
+        target.tokenizer = comfy.text_encoders.pixart_t5.PixArtTokenizer
     if "state_dict" in inspect.signature(comfy.sd.CLIP.__init__).parameters:  # v0.20.1 loads it on construction
         return comfy.sd.CLIP(target, state_dict=[sd], **kwargs)
     clip = comfy.sd.CLIP(target, **kwargs)

@@ -3,10 +3,11 @@ module here, one `Arch` entry in prompt_embeds/archs.py and one row in the famil
 from __future__ import annotations
 
 from .base import Family
+from .chroma import FAMILY as CHROMA
 from .flux import FAMILY as FLUX1
 from .wan import WAN21, WAN22
 
-FAMILIES: tuple[Family, ...] = (FLUX1, WAN21, WAN22)
+FAMILIES: tuple[Family, ...] = (FLUX1, CHROMA, WAN21, WAN22)
 BY_ARCH: dict[str, Family] = {f.arch: f for f in FAMILIES}
 
 
@@ -19,4 +20,10 @@ def family(arch: str) -> Family:
     return BY_ARCH[arch]
 
 
-__all__ = ["FAMILIES", "BY_ARCH", "Family", "detect", "family"]
+def supported_text() -> str:
+    """The families as a user reads them in a refusal: 'A, B and C'."""
+    names = list(dict.fromkeys(f.user_name for f in FAMILIES))
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+__all__ = ["FAMILIES", "BY_ARCH", "Family", "detect", "family", "supported_text"]

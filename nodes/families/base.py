@@ -16,6 +16,7 @@ from ...prompt_embeds.archs import Arch
 class Family:
     arch: str = ""          # the prompt_embeds.ARCHS key its prompts carry
     host_class: str = ""    # the exact comfy.model_base class (a subclass is another family)
+    user_name: str = ""     # how refusals name it among the supported families
     # Block kinds the host's patches_replace["dit"] uses, per key of `Arch.block_keys`, in the same order.
     replace_kinds: tuple[str, ...] = ()
 

@@ -54,6 +54,7 @@ class _SingleLinear1:
 class Flux1(Family):
     arch = "flux"
     host_class = "Flux"
+    user_name = "FLUX.1 (dev, schnell and their fp8/GGUF files)"
     replace_kinds = ("double_block", "single_block")
 
     def layout(self, dm):

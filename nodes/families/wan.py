@@ -25,6 +25,7 @@ class _WanCrossAttn:
 
 class Wan(Family):
     replace_kinds = ("double_block",)  # the host's patches_replace["dit"] name for a Wan block
+    user_name = "Wan 2.1 / 2.2 text-to-video"
 
     def __init__(self, arch: str, host_class: str):
         self.arch, self.host_class = arch, host_class

@@ -5,6 +5,9 @@ import torch
 import torch.nn.functional as F
 
 K = 8
+# The families whose blocks are FLUX.1's (double: text-stream qkv input; single: linear1 on the first K tokens).
+FLUX_BLOCKS = ("flux", "chroma")
+IMAGE_ARCHS = FLUX_BLOCKS
 
 
 def make_prompt(arch, width, blocks, seed=0, **kw):
@@ -20,7 +23,7 @@ def make_prompt(arch, width, blocks, seed=0, **kw):
 
 def make_latent(arch, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn((1, 16, 8, 8) if arch == "flux" else (1, 16, 1, 8, 8), generator=g)
+    return torch.randn((1, 16, 8, 8) if arch in IMAGE_ARCHS else (1, 16, 1, 8, 8), generator=g)
 
 
 def run_model(patcher, cond, x, sigma=0.4):
@@ -48,7 +51,7 @@ def reference_model(patcher, prompt, strength=1.0):
     model = copy.deepcopy(patcher.model, memo={id(config): config})
     dm = model.diffusion_model
     P, a, s = prompt.prompt, prompt.gates, strength
-    if prompt.arch == "flux":
+    if prompt.arch in FLUX_BLOCKS:
         nd = len(dm.double_blocks)
         for i, blk in enumerate(dm.double_blocks):
             blk.txt_attn.qkv.register_forward_pre_hook(

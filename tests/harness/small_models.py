@@ -50,6 +50,25 @@ def small_flux(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2, 
     return _patcher(comfy.supported_models.Flux(flux_host_config(unet)), seed)
 
 
+def small_chroma(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2, single: int = 2):
+    """A small Chroma (comfy.model_base.Chroma) as the loader configures one (comfy/model_detection.py, the Chroma
+    branch) at a small width, with a one-layer approximator; the host's ChromaParams fields decide which of the
+    newer fields (txt_ids_dims, vec_in_dim on v0.20.1) it takes."""
+    import dataclasses
+
+    import comfy.ldm.chroma.model
+    import comfy.supported_models
+
+    head = hidden // heads
+    axes = [head - 2 * (head // 3 // 2 * 2), head // 3 // 2 * 2, head // 3 // 2 * 2]
+    unet = dict(image_model="chroma", in_channels=64, out_channels=64, context_in_dim=4096, hidden_size=hidden,
+                mlp_ratio=4.0, num_heads=heads, depth=depth, depth_single_blocks=single, axes_dim=axes,
+                theta=10000, patch_size=2, qkv_bias=True, in_dim=64, out_dim=hidden, hidden_dim=32, n_layers=1)
+    fields = {f.name for f in dataclasses.fields(comfy.ldm.chroma.model.ChromaParams)}
+    unet.update({k: v for k, v in (("txt_ids_dims", []), ("vec_in_dim", None)) if k in fields})
+    return _patcher(comfy.supported_models.Chroma(unet), seed)
+
+
 def flux_host_config(config: dict) -> dict:
     """tools/tiny_models.py's: the config plus the fields this host's Flux requires (txt_ids_dims on v0.20.1)."""
     from harness.host import load_tool

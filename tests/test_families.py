@@ -1,0 +1,179 @@
+"""Tier 2 (in-process host): every supported model family, one row each, through the same contract.
+
+A row is a small model of the family built from the host's own classes (the stock loaders hard-code full widths
+for the FLUX-type families), its block layout and its VAE. For each row: the pack detects it as that family; Apply
+injects exactly the independent reference's rule (harness/reference.py); the training gradients of P and the
+gates equal central finite differences, plain and with gradient checkpointing; Apply + Bridge Sampler run inside
+the stock SamplerCustomAdvanced and equal the pure bridge loop; Restore restores an image (or a clip); and a
+prompt of one family is refused on another with a message naming both. Adding a family adds a row here.
+"""
+import pytest
+import torch
+
+from harness.reference import make_latent, make_prompt, reference_model, run_model
+from harness.small_models import small_chroma, small_flux, small_wan
+
+# family: (builder, arch, width, blocks, VAE file key, host class it needs)
+ROWS = {
+    "flux": (lambda: small_flux(depth=2, single=2), "flux", 64, {"double": 2, "single": 2}, "taesd_flux", "Flux"),
+    "chroma": (lambda: small_chroma(depth=2, single=2), "chroma", 64, {"double": 2, "single": 2}, "taesd_flux",
+               "Chroma"),
+    "wan21": (lambda: small_wan(), "wan21", 64, {"blocks": 2}, "wan21_vae", "WAN21"),
+}
+
+
+@pytest.fixture(params=list(ROWS))
+def row(request, comfy_host):
+    import comfy.model_base
+
+    build, arch, width, blocks, vae, cls = ROWS[request.param]
+    if not hasattr(comfy.model_base, cls):
+        pytest.skip(f"{request.param.upper()} SKIPPED: this host has no comfy.model_base.{cls}")
+    return request.param, build, arch, width, blocks, vae
+
+
+def test_detected_as_its_family(row):
+    from unlock_restore.nodes.model_info import model_info
+
+    _, build, arch, _, blocks, _ = row
+    info = model_info(build())
+    assert info.arch == arch and info.family.arch == arch and info.blocks == blocks and info.width == 64
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_injection_matches_the_reference(comfy_host, row, strength):
+    _, build, arch, width, blocks, _ = row
+    model, prompt = build(), make_prompt(arch, width, blocks, seed=4)
+    x = make_latent(arch)
+    patched, cond = comfy_host.node("UnlockPromptApply").execute(model=model, restoration_prompt=prompt,
+                                                                 strength=strength).result
+    ours = run_model(patched, cond, x)
+    assert (ours - run_model(model, cond, x)).abs().max() > 1e-3, "the prompt changed nothing"
+    torch.testing.assert_close(ours, run_model(reference_model(model, prompt, strength), cond, x),
+                               atol=2e-5, rtol=1e-4)
+
+
+def _trainer(comfy_host, host_models, row, checkpointing, time_index="continuous"):
+    from unlock_restore.nodes.training import PromptTrainer
+
+    _, build, _, _, _, vae_key = row
+    vae = comfy_host.node("VAELoader")().load_vae(host_models[vae_key])[0]
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(2, 32, 32, 3, generator=g)
+    degraded = (0.6 * clean + 0.3 + 0.05 * torch.randn(clean.shape, generator=g)).clamp(0, 1)
+    # Continuous timing, as tests/test_training_grad.py explains: the timestep is not a function of P or the gates.
+    tr = PromptTrainer(build(), vae, clean, degraded, mode="gated", objective="bridge", t0=0.4, seed=0,
+                       node="family-grad", tokens=4, gradient_checkpointing=checkpointing, time_index=time_index)
+    with torch.inference_mode(False), torch.no_grad():
+        g = torch.Generator().manual_seed(11)
+        tr.prompt.copy_(0.5 * torch.randn(tr.prompt.shape, generator=g))
+        tr.gates.copy_(torch.randn(tr.gates.shape, generator=g))  # zero gates would make dL/dP vanish
+    return tr
+
+
+def _loss(tr, batch):
+    with torch.inference_mode(False), torch.enable_grad():
+        return tr.loss(*batch)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "checkpointing"])
+def test_gradients_match_finite_differences(comfy_host, host_models, row, checkpointing):
+    tr = _trainer(comfy_host, host_models, row, checkpointing)
+    batch = tr.batch(2, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(3)
+    directions = {"P": [torch.randn(tr.prompt.shape, generator=g), torch.zeros_like(tr.gates)]}
+    start = 0
+    for kind, n in tr.info.blocks.items():  # each block kind's gates on their own
+        dg = torch.zeros_like(tr.gates)
+        dg[start:start + n] = torch.randn(n, generator=g)
+        directions[f"{kind} gates"] = [torch.zeros_like(tr.prompt), dg]
+        start += n
+    eps = 1e-2
+    for name, direction in directions.items():
+        with torch.inference_mode(False):
+            for t in tr.trainables:
+                t.grad = None
+            _loss(tr, batch).backward()
+            analytic = sum(float((t.grad * v).sum()) for t, v in zip(tr.trainables, direction))
+            with torch.no_grad():
+                for t, v in zip(tr.trainables, direction):
+                    t.add_(eps * v)
+                plus = float(_loss(tr, batch))
+                for t, v in zip(tr.trainables, direction):
+                    t.sub_(2 * eps * v)
+                minus = float(_loss(tr, batch))
+                for t, v in zip(tr.trainables, direction):
+                    t.add_(eps * v)
+        numeric = (plus - minus) / (2 * eps)
+        assert abs(numeric) > 1e-6, f"{name}: the loss does not depend on it"
+        rel = abs(analytic - numeric) / abs(numeric)
+        assert rel < 2e-2, f"{row[0]} {name}: autograd {analytic:.6g} vs finite differences {numeric:.6g} ({rel:.2%})"
+
+
+def test_a_new_prompt_is_timed_as_its_family(comfy_host, host_models, row):
+    """The official time index where the family has official prompts (FLUX.1, Wan), the continuous t elsewhere;
+    the file records it, so restoring times the network as training did."""
+    from unlock_restore.prompt_embeds import ARCHS
+
+    tr = _trainer(comfy_host, host_models, row, False, time_index=None)
+    assert tr.snapshot({}).time_index == ("official" if ARCHS[row[2]].time_grid else "continuous")
+
+
+def test_apply_and_bridge_sampler_in_sampler_custom_advanced(comfy_host, row):
+    """The stock SamplerCustomAdvanced with Bridge Sampler + Bridge Schedule equals bridge.sample_bridge over the
+    patched model's own predictions."""
+    import comfy.model_management
+
+    from unlock_restore.bridge import sample_bridge
+
+    _, build, arch, width, blocks, _ = row
+    node = comfy_host.node
+    model, prompt = build(), make_prompt(arch, width, blocks, seed=5)
+    patched, cond = node("UnlockPromptApply").execute(model=model, restoration_prompt=prompt, strength=1.0).result
+    y_raw = make_latent(arch, seed=3)
+    noise_node = node("RandomNoise")().get_noise(7)[0]
+    guider = node("BasicGuider")().get_guider(patched, cond)[0]
+    sampler = node("UnlockBridgeSampler").execute().result[0]
+    sigmas = node("UnlockBridgeSigmas").execute(model=patched, t0=0.4, steps=3, t_min=1e-4).result[0]
+    out = node("SamplerCustomAdvanced")().sample(noise_node, guider, sampler, sigmas, {"samples": y_raw})[0]["samples"]
+
+    comfy.model_management.load_models_gpu([patched])
+    base = patched.model
+    y = base.process_latent_in(y_raw)
+    conds = base.extra_conds(noise=y, device=torch.device("cpu"), cross_attn=cond[0][0], **cond[0][1])
+    kw = {k: v.cond for k, v in conds.items()}
+    with torch.no_grad():
+        ref = base.process_latent_out(sample_bridge(lambda x, t: base.apply_model(
+            x, t, transformer_options={"wrappers": patched.wrappers}, **kw), y,
+            noise_node.generate_noise({"samples": y_raw}), sigmas))
+    assert out.shape == y_raw.shape and torch.isfinite(out).all() and (out - y_raw).abs().mean() > 1e-3
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_restore(comfy_host, host_models, row):
+    from unlock_restore.prompt_embeds import ARCHS
+
+    _, build, arch, width, blocks, vae_key = row
+    vae = comfy_host.node("VAELoader")().load_vae(host_models[vae_key])[0]
+    frames = 5 if ARCHS[arch].video else 2  # a clip of 4k + 1 frames, or two images
+    image = torch.rand(frames, 40, 56, 3, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():  # as the host runs a node
+        out = comfy_host.node("UnlockRestore").execute(model=build(), vae=vae, restoration_prompt=make_prompt(
+            arch, width, blocks, seed=6), image=image, t0=0.4, steps=2, seed=0).result[0]
+    assert out.shape == image.shape and torch.isfinite(out).all() and 0 <= float(out.min()) <= float(out.max()) <= 1
+
+
+def test_a_prompt_of_another_family_is_refused(comfy_host, row):
+    from unlock_restore.prompt_embeds import ARCHS
+
+    name, build, arch, width, blocks, _ = row
+    model = build()
+    for other, (_, other_arch, _, other_blocks, _, _) in ROWS.items():
+        if ARCHS[other_arch].group == ARCHS[arch].group:
+            continue
+        with pytest.raises(ValueError) as e:
+            comfy_host.node("UnlockPromptApply").execute(
+                model=model, restoration_prompt=make_prompt(other_arch, width, other_blocks), strength=1.0)
+        msg = str(e.value)
+        assert msg.startswith("Apply Restoration Prompt: this restoration prompt was made for "), msg
+        assert ARCHS[other_arch].label in msg and ARCHS[arch].label in msg, msg
