@@ -67,6 +67,7 @@ MODEL_FOLDERS: dict[str, str] = {
     "flux_dev": "diffusion_models",
     "flux_dev_single": "diffusion_models",
     "flux_dev_fp8": "diffusion_models",
+    "chroma": "diffusion_models",
     "wan21_t2v": "diffusion_models",
     "taesd_flux": "vae",
     "wan21_vae": "vae",
@@ -79,6 +80,7 @@ FILE_NAMES: dict[str, str] = {
     "flux_dev": "flux_dev_tiny.safetensors",
     "flux_dev_single": "flux_dev_tiny_single.safetensors",
     "flux_dev_fp8": "flux_dev_tiny_fp8.safetensors",
+    "chroma": "chroma_tiny.safetensors",
     "wan21_t2v": "wan21_t2v_tiny.safetensors",
     "taesd_flux": "taesd_flux_tiny.safetensors",
     "wan21_vae": "wan21_vae.safetensors",
@@ -92,6 +94,7 @@ EXPECTED_DETECTION: dict[str, str] = {
     "flux_dev": "Flux",
     "flux_dev_single": "Flux",
     "flux_dev_fp8": "Flux",
+    "chroma": "Chroma",
     "wan21_t2v": "WAN21_T2V",
     "taesd_flux": "comfy.taesd.taesd.TAESD",
     "wan21_vae": "comfy.ldm.wan.vae.WanVAE",
@@ -107,6 +110,12 @@ FLUX_DEV_CONFIG = dict(in_channels=16, out_channels=16, vec_in_dim=768, context_
 WAN21_T2V_CONFIG = dict(model_type="t2v", patch_size=(1, 2, 2), in_dim=16, dim=128, ffn_dim=256, freq_dim=256,
                         text_dim=4096, out_dim=16, num_heads=1, num_layers=2, window_size=(-1, -1), qk_norm=True,
                         cross_attn_norm=True, eps=1e-6)
+# Chroma as the stock loader reads it back (comfy/model_detection.py, its Chroma branch): the approximator's sizes
+# (64 -> 5120 x 5 layers -> 3072) are fixed there, so the width is the real one; one double block, as flux_dev.
+# About 0.5 B parameters, 0.9 GB in bfloat16; the host's ChromaParams fields decide the newer ones (chroma_config).
+CHROMA_CONFIG = dict(in_channels=64, out_channels=64, context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0,
+                     num_heads=24, depth=1, depth_single_blocks=0, axes_dim=[16, 56, 56], theta=10000, patch_size=2,
+                     qkv_bias=True, in_dim=64, out_dim=3072, hidden_dim=5120, n_layers=5)
 # flux_dev plus one single block (the stock loader counts blocks): what a single-block injection is tested on
 # (GGUF + LoRA). 545 M parameters; built only on demand (not in DEFAULT_NAMES).
 FLUX_DEV_SINGLE_CONFIG = dict(FLUX_DEV_CONFIG, depth_single_blocks=1)
@@ -131,6 +140,7 @@ RECIPES: dict[str, dict] = {
     "flux_dev": dict(family="flux_dev", dtype="bfloat16", fp8=False, gains=()),
     "flux_dev_single": dict(family="flux_dev_single", dtype="bfloat16", fp8=False, gains=()),
     "flux_dev_fp8": dict(family="flux_dev", dtype="bfloat16", fp8=True, gains=()),
+    "chroma": dict(family="chroma", dtype="bfloat16", fp8=False, gains=()),
     "wan21_t2v": dict(family="wan21_t2v", dtype="bfloat16", fp8=False, gains=()),
     "taesd_flux": dict(family="taesd_flux", dtype="float32", fp8=False, gains=TAESD_GAINS),
     "wan21_vae": dict(family="wan21_vae", dtype="bfloat16", fp8=False, gains=()),
@@ -316,6 +326,21 @@ def flux_host_config(config: dict) -> dict:
     return out
 
 
+def chroma_config(config: dict) -> dict:
+    """A Chroma config for the imported host's own class: v0.20.1's ChromaParams also requires `txt_ids_dims` and
+    `vec_in_dim` (the stock loader sets [] and None for Chroma); v0.3.64's has neither."""
+    import dataclasses
+
+    import comfy.ldm.chroma.model
+
+    fields = {f.name for f in dataclasses.fields(comfy.ldm.chroma.model.ChromaParams)}
+    out = dict(config)
+    for key, value in (("txt_ids_dims", []), ("vec_in_dim", None)):
+        if key in fields:
+            out.setdefault(key, value)
+    return out
+
+
 def _template(name: str) -> dict[str, tuple]:
     """Key -> shape of NAME's state dict, from ComfyUI's own module built on the meta device."""
     import torch
@@ -329,6 +354,10 @@ def _template(name: str) -> dict[str, tuple]:
 
             config = FLUX_DEV_CONFIG if family == "flux_dev" else FLUX_DEV_SINGLE_CONFIG
             module = comfy.ldm.flux.model.Flux(image_model="flux", operations=ops, **flux_host_config(config))
+        elif family == "chroma":
+            import comfy.ldm.chroma.model
+
+            module = comfy.ldm.chroma.model.Chroma(image_model="chroma", operations=ops, **chroma_config(CHROMA_CONFIG))
         elif family == "wan21_t2v":
             import comfy.ldm.wan.model
 

@@ -30,12 +30,14 @@ WAN_VAE = "wan_2.1_vae.safetensors"           # models/vae
 WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"  # models/text_encoders (import workflows only)
 FLUX_T5 = "t5xxl_fp16.safetensors"            # models/text_encoders
 FLUX_CLIP_L = "clip_l.safetensors"            # models/text_encoders
+CHROMA_UNET = "Chroma1-HD.safetensors"         # models/diffusion_models (Chroma uses FLUX's VAE and T5-XXL)
 MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
-               WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders"}
+               WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders",
+               CHROMA_UNET: "diffusion_models"}
 # Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file (tests, demo, soak). umT5 has
 # one (umt5xxl_tiny), but not every host's Load CLIP can load it (tools/tiny_models.py says why).
 TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae",
-                 FLUX_T5: "t5xxl_tiny", FLUX_CLIP_L: "clip_l_tiny"}
+                 FLUX_T5: "t5xxl_tiny", FLUX_CLIP_L: "clip_l_tiny", CHROMA_UNET: "chroma"}
 OFFICIAL = ("blur", "haze", "lowlight", "rain", "snow")  # the released Wan prompts, wan_<name>.pt
 
 _SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an fp8 copy with weight_dtype "
@@ -43,6 +45,8 @@ _SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an f
                "restoration prompt file carries its empty-text encoding.")
 _SETUP_WAN = (f"**Models**: `{WAN_UNET}` in `models/diffusion_models`, `{WAN_VAE}` in `models/vae`. No text "
               "encoder is needed once the official prompts are imported (workflow *wan_import_official_prompts*).")
+_SETUP_CHROMA = (f"**Models**: `{CHROMA_UNET}` in `models/diffusion_models` (or an fp8 / GGUF copy), `{FLUX_VAE}` "
+                 "(FLUX's VAE) in `models/vae`.")
 _SAMPLES = "**Sample input**: copy `custom_nodes/unlock-restore/workflows/inputs/*` into `ComfyUI/input`."
 
 
@@ -126,8 +130,10 @@ def _degrade(title: str, image: list, degradation: str, strength: float, seed: i
 
 
 def _train(unet: str, vae: str, title: str, degradation: str, strength: float, save_name: str, resolution: int,
-           checkpointing: bool) -> dict:
-    return {
+           checkpointing: bool, clip: tuple[str, str, str] | None = None) -> dict:
+    """A training graph; `clip` = (text-encoder file, Load CLIP type, title) adds Load CLIP for the exact null
+    context (the empty text encoded at the prompt's K tokens), stored in the prompt file."""
+    graph = {
         "1": _node("UNETLoader", title, unet_name=unet, weight_dtype="default"),
         "2": _node("VAELoader", "Load VAE", vae_name=vae),
         "3": _node("UnlockImageFolder", "Clean photos (input/unlock_clean_photos)", folder="unlock_clean_photos",
@@ -144,6 +150,11 @@ def _train(unet: str, vae: str, title: str, degradation: str, strength: float, s
         "9": _restore(["1", 0], ["2", 0], ["7", 0], ["6", 0]),
         "10": _node("SaveImage", "Held-out photo restored", images=["9", 0], filename_prefix=f"unlock/{save_name}"),
     }
+    if clip is not None:
+        name, kind, clip_title = clip
+        graph["11"] = _node("CLIPLoader", clip_title, clip_name=name, type=kind, device="default")
+        graph["7"]["inputs"]["clip"] = ["11", 0]
+    return graph
 
 
 def flux_train_prompt() -> dict:
@@ -152,6 +163,22 @@ def flux_train_prompt() -> dict:
 
 def wan_train_prompt() -> dict:
     return _train(WAN_UNET, WAN_VAE, "Load Wan2.1-T2V-1.3B", "rain", 0.5, "my_wan_rain", 256, False)
+
+
+def chroma_train_prompt() -> dict:
+    return _train(CHROMA_UNET, FLUX_VAE, "Load Chroma1-HD", "haze", 0.6, "my_chroma_haze", 256, True,
+                  clip=(FLUX_T5, "chroma", "Load t5xxl (Chroma text encoder)"))
+
+
+def chroma_restore_image() -> dict:
+    return {
+        "1": _node("UNETLoader", "Load Chroma1-HD", unet_name=CHROMA_UNET, weight_dtype="default"),
+        "2": _node("VAELoader", "Load FLUX VAE", vae_name=FLUX_VAE),
+        "3": _node("UnlockPromptLoader", "Load Restoration Prompt", prompt_name="my_chroma_haze.safetensors"),
+        "4": _node("LoadImage", "Degraded image", image="unlock_hazy_photo.png"),
+        "5": _restore(["1", 0], ["2", 0], ["3", 0], ["4", 0]),
+        "6": _node("SaveImage", "Save restored", images=["5", 0], filename_prefix="unlock/chroma_restored"),
+    }
 
 
 def wan_import_official_prompts() -> dict:
@@ -224,6 +251,28 @@ WORKFLOWS: dict[str, dict] = {
                 "batch); Degrade Image makes rainy copies.\n\n" + _SETUP_WAN +
                 "\n\nSaves `models/prompt_embeds/my_wan_rain.safetensors`; use it in *wan_restore_video* instead of "
                 "the official prompt.",
+    },
+    "chroma_train_prompt": {
+        "title": "Train a restoration prompt from your photos (Chroma)",
+        "build": chroma_train_prompt,
+        "note": "# Train a Chroma restoration prompt from clean photos\n\nThere are no official Chroma prompts: "
+                "this is how you make one. Put clean photos in `ComfyUI/input/unlock_clean_photos` (the sample "
+                "folder has four); Load Image Folder centre-crops them to 512x512 as one batch and Degrade Image "
+                "makes the hazy copies; only the prompt learns, Chroma stays frozen.\n\n" + _SETUP_CHROMA +
+                f" `{FLUX_T5}` in `models/text_encoders` (Load CLIP, type chroma) encodes the empty text once, "
+                "stored in the prompt file, so restoring needs no text encoder.\n\nSaves "
+                "`models/prompt_embeds/my_chroma_haze.safetensors` (checkpoints every 100 steps; queue again to "
+                "continue from it via Load Restoration Prompt), then restores the held-out photo and scores it on "
+                "the node. Use the prompt in *chroma_restore_image*.",
+    },
+    "chroma_restore_image": {
+        "title": "Restore an image (Chroma)",
+        "build": chroma_restore_image,
+        "note": "# Restore an image with Chroma\n\n" + _SETUP_CHROMA + " No text encoder is needed: the prompt "
+                "file carries its empty-text encoding.\n\n**Prompt**: `my_chroma_haze.safetensors` in "
+                "`models/prompt_embeds`, trained with *chroma_train_prompt* (a prompt made for FLUX.1 is refused: "
+                "the weights differ).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, "
+                "`strength` 1.0. " + _SAMPLES,
     },
     "wan_import_official_prompts": {
         "title": "Import the official Wan prompts",

@@ -1,13 +1,23 @@
-"""The model families unlock-restore drives, one module each (base.py has the interface). Adding a family is one
-module here, one `Arch` entry in prompt_embeds/archs.py and one row in the family tests."""
+"""The model families unlock-restore drives, one module each (base.py has the interface), found here by name:
+every module of this package that defines `FAMILIES` is registered. Adding a family is one module here, one
+`Arch` entry in prompt_embeds/archs.py and one row in tests/test_families.py."""
 from __future__ import annotations
 
-from .base import Family
-from .chroma import FAMILY as CHROMA
-from .flux import FAMILY as FLUX1
-from .wan import WAN21, WAN22
+import importlib
+import pkgutil
 
-FAMILIES: tuple[Family, ...] = (FLUX1, CHROMA, WAN21, WAN22)
+from .base import Family
+
+
+def _discover() -> tuple[Family, ...]:
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name != "base":
+            found.extend(getattr(importlib.import_module(f"{__name__}.{info.name}"), "FAMILIES", ()))
+    return tuple(found)
+
+
+FAMILIES: tuple[Family, ...] = _discover()
 BY_ARCH: dict[str, Family] = {f.arch: f for f in FAMILIES}
 
 

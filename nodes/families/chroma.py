@@ -26,3 +26,4 @@ class Chroma(Flux1):
 
 
 FAMILY = Chroma()
+FAMILIES = (FAMILY,)

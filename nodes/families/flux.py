@@ -96,3 +96,4 @@ class Flux1(Family):
 
 
 FAMILY = Flux1()
+FAMILIES = (FAMILY,)

@@ -54,3 +54,4 @@ class Wan(Family):
 
 WAN21 = Wan("wan21", "WAN21")
 WAN22 = Wan("wan22", "WAN22")
+FAMILIES = (WAN21, WAN22)

@@ -9,6 +9,7 @@ from PIL import Image
 
 TINY_SHAPES = {  # what the tiny checkpoints of tools/tiny_models.py are: prompt width and block layout
     "flux": (3072, {"double": 1, "single": 0}),
+    "chroma": (3072, {"double": 1, "single": 0}),
     "wan21": (128, {"blocks": 2}),
 }
 

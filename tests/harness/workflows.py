@@ -34,7 +34,8 @@ TEXT_ENCODER_NODES = ("CLIPLoader",)
 TE_STANDIN = Path(__file__).with_name("te_standin")
 
 # Prompt files the workflows load, made for the tiny models' shapes: file name -> arch.
-STANDIN_PROMPTS = {"flux_haze.safetensors": "flux", "wan_rain.safetensors": "wan21", "wan_haze.safetensors": "wan21"}
+STANDIN_PROMPTS = {"flux_haze.safetensors": "flux", "wan_rain.safetensors": "wan21", "wan_haze.safetensors": "wan21",
+                   "my_chroma_haze.safetensors": "chroma"}
 
 
 def names() -> list[str]:
