@@ -1,10 +1,11 @@
 """E-Bridge math of the method (method.md), pure torch: usable with any denoiser x0_hat(x, t)."""
-from .objective import OBJECTIVES, bridge_loss, sample_times, training_states
+from .objective import LOSSES, OBJECTIVES, bridge_loss, sample_times, training_states
 from .sampler import bridge_step, mix_predictions, noise_estimate, sample_bridge, time_grid
-from .states import bridge_coefficients, bridge_state, expand_time, naive_state, velocity_target
+from .states import (bridge_coefficients, bridge_state, expand_time, naive_state, naive_velocity_target,
+                     velocity_target)
 
 __all__ = [
-    "OBJECTIVES", "bridge_loss", "sample_times", "training_states",
+    "LOSSES", "OBJECTIVES", "bridge_loss", "sample_times", "training_states",
     "bridge_step", "mix_predictions", "noise_estimate", "sample_bridge", "time_grid",
-    "bridge_coefficients", "bridge_state", "expand_time", "naive_state", "velocity_target",
+    "bridge_coefficients", "bridge_state", "expand_time", "naive_state", "naive_velocity_target", "velocity_target",
 ]

@@ -45,3 +45,11 @@ def velocity_target(x0: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, t: T
     """The velocity that maps X_t to x0 through x0 = X_t - t v (derived): (e - x0) + ((1 - t)/T0)(y - x0)."""
     t = expand_time(t, x0)
     return (noise - x0) + ((1 - t) / t0) * (y - x0)
+
+
+def naive_velocity_target(x0: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, t: TimeLike) -> torch.Tensor:
+    """The velocity that maps the naive state X_t = (1 - t) y + t e to x0 through x0 = X_t - t v:
+    (X_t - x0) / t = (e - y) + (y - x0) / t. Exact, with no clipping: it grows like 1/t as t -> 0 (the
+    instability of naive training under the flow-matching weighting, method.md)."""
+    t = expand_time(t, x0)
+    return (noise - y) + (y - x0) / t

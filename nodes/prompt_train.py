@@ -86,6 +86,12 @@ class UnlockPromptTrain(io.ComfyNode):
                               "token count (FLUX: T5 over exactly K tokens, unmasked, as the official code) and "
                               "stored as the prompt's null context. Used instead of conditioning when both are "
                               "connected."),
+                io.Combo.Input("loss", options=["x0", "velocity"], default="x0", optional=True,
+                               tooltip="How errors are weighted. x0: the clean-image prediction's error, the same "
+                               "at every t (the default). velocity: the flow-matching velocity's error, the x0 "
+                               "error divided by t^2, so small t counts far more; with objective naive its target "
+                               "grows like 1/t and training can diverge (the node stops with the last good "
+                               "prompt kept)."),
             ],
             outputs=[RestorationPromptType.Output(display_name="restoration_prompt"),
                      io.Image.Output(display_name="loss_graph")],
@@ -101,7 +107,7 @@ class UnlockPromptTrain(io.ComfyNode):
     def execute(cls, model, vae, clean_images, degraded_images, steps, learning_rate, batch_size, resolution, t0,
                 seed, mode, objective, restoration_prompt=None, save_name="trained_prompt", checkpoint_every=100,
                 gradient_checkpointing=False, conditioning=None, tokens=0, degradation="", validation_clean=None,
-                validation_degraded=None, overwrite=False, clip=None) -> io.NodeOutput:
+                validation_degraded=None, overwrite=False, clip=None, loss="x0") -> io.NodeOutput:
         path = save_path(NODE, save_name) if save_name.strip() else None
         if (validation_clean is None) != (validation_degraded is None):
             raise ValueError(f"{NODE}: connect both validation_clean and validation_degraded (a held-out pair), or "
@@ -117,7 +123,8 @@ class UnlockPromptTrain(io.ComfyNode):
         trainer = PromptTrainer(model, vae, clean_images, degraded_images, mode=mode, objective=objective, t0=t0,
                                 seed=seed, node=NODE, init=restoration_prompt, tokens=tokens,
                                 conditioning=conditioning, clip=clip, resolution=resolution,
-                                gradient_checkpointing=gradient_checkpointing, degradation=degradation)
+                                gradient_checkpointing=gradient_checkpointing, degradation=degradation,
+                                loss=loss)
         settings = {"learning_rate": learning_rate, "batch_size": batch_size, "resolution": resolution,
                     "seed": seed, "gradient_checkpointing": bool(gradient_checkpointing)}
         prompt, before, after = train(trainer, steps, learning_rate, batch_size, checkpoint_every, path, settings)

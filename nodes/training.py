@@ -19,7 +19,7 @@ import torch.utils.checkpoint
 import comfy.model_management as mm
 import comfy.utils
 
-from ..bridge import OBJECTIVES, bridge_loss, sample_times
+from ..bridge import LOSSES, OBJECTIVES, bridge_loss, sample_times
 from ..prompt_embeds import RestorationPrompt, save_prompt
 from ..prompt_embeds.archs import TEXT_WIDTH
 from ..prompt_embeds.prompt import PACK_VERSION
@@ -145,12 +145,14 @@ class PromptTrainer:
                  t0: float, seed: int, node: str, init: RestorationPrompt | None = None, tokens: int = 0,
                  conditioning=None, resolution: int = 0, t_min: float = 1e-4, t_power: float = 1.0,
                  gradient_checkpointing: bool = False, degradation: str = "", clip=None,
-                 time_index: str | None = None):
-        self.node, self.mode, self.objective = node, mode, objective
+                 time_index: str | None = None, loss: str = "x0"):
+        self.node, self.mode, self.objective, self.loss_weighting = node, mode, objective, loss
         self.t0, self.t_min, self.t_power, self.seed = float(t0), float(t_min), float(t_power), int(seed)
         self.degradation = degradation
         if objective not in OBJECTIVES:
             raise ValueError(f"{node}: objective must be one of {OBJECTIVES}, got {objective!r}.")
+        if loss not in LOSSES:
+            raise ValueError(f"{node}: loss must be one of {LOSSES}, got {loss!r}.")
         _check_pairs(node, clean, degraded)
         info = model_info(model)
         if info.arch is None:
@@ -286,7 +288,8 @@ class PromptTrainer:
                 pred = self.base.apply_model(x_t, t_, transformer_options=self.transformer_options, **conds)
             return pred.float()
 
-        return bridge_loss(x0_hat, x0.float(), y.float(), self.t0, objective=self.objective, t=t, noise=noise)
+        return bridge_loss(x0_hat, x0.float(), y.float(), self.t0, objective=self.objective, t=t, noise=noise,
+                           loss=self.loss_weighting)
 
     def held_loss(self, batch_size: int) -> float:
         """The loss on a fixed held batch (fixed images, crops, times and noise): comparable across steps."""
@@ -306,6 +309,7 @@ class PromptTrainer:
                 provenance={"degradations": [d.strip() for d in self.degradation.split(",") if d.strip()],
                             "base_model": self.info.describe(), "source": "trained", "pack_version": PACK_VERSION,
                             "training": {**settings, "steps_done": self.steps_done, "objective": self.objective,
+                                         "loss": self.loss_weighting,
                                          "null_context": self.null_source}})
         return p.validate(name=f"{self.node} step {self.steps_done}")
 

@@ -202,3 +202,65 @@ def test_mix_predictions_average():
     for bad in ([], None), ([a], [1, 2]), ([a, b], [-1, 2]), ([a, b], [0, 0]):
         with pytest.raises(ValueError):
             mix_predictions(*bad)
+
+
+def test_naive_velocity_target_recovers_clean_and_grows_like_one_over_t():
+    from unlock_restore.bridge import naive_velocity_target
+
+    x0, y, e = _pair()
+    for t in (1e-4, 1e-2, 0.4):
+        x_t = naive_state(y, e, t)
+        assert torch.allclose(x_t - t * naive_velocity_target(x0, y, e, t), x0, atol=1e-10)
+    # The naive target is unbounded as t -> 0 (the clean latent is not on its path); the bridge's stays bounded.
+    naive = [naive_velocity_target(x0, y, e, t).abs().max().item() for t in (1e-2, 1e-3, 1e-4)]
+    bridge = [velocity_target(x0, y, e, t, 0.4).abs().max().item() for t in (1e-2, 1e-3, 1e-4)]
+    assert naive[2] > 9 * naive[1] > 81 * naive[0] and max(bridge) < 2 * min(bridge)
+
+
+@pytest.mark.parametrize("objective", ["bridge", "naive"])
+def test_velocity_loss_is_the_x0_loss_over_t_squared_per_sample(objective):
+    """The velocity weighting, computed from the path's exact velocity target, equals the x0 error divided by t^2
+    for every sample, and the batch loss is their mean."""
+    x0, y, e = _pair(shape=(3, 4, 8, 8))
+    t = torch.tensor([1e-4, 0.05, 0.37], dtype=torch.float64)
+    g = torch.Generator().manual_seed(9)
+    bias = 0.1 * torch.randn(x0.shape, generator=g, dtype=torch.float64)
+
+    def x0_hat(x, _t):
+        return 0.5 * x + bias
+
+    per_sample = []
+    for i in range(3):
+        sl = slice(i, i + 1)
+        kw = dict(t0=0.4, objective=objective, t=t[sl], noise=e[sl])
+        x0_loss = bridge_loss(lambda x, tt: 0.5 * x + bias[sl], x0[sl], y[sl], **kw)
+        v_loss = bridge_loss(lambda x, tt: 0.5 * x + bias[sl], x0[sl], y[sl], loss="velocity", **kw)
+        assert math.isclose(float(v_loss), float(x0_loss) / float(t[i]) ** 2, rel_tol=1e-9)
+        per_sample.append(float(v_loss))
+    batch = bridge_loss(x0_hat, x0, y, 0.4, objective=objective, t=t, noise=e, loss="velocity")
+    assert math.isclose(float(batch), sum(per_sample) / 3, rel_tol=1e-9)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        bridge_loss(x0_hat, x0, y, 0.4, t=t, noise=e, loss="eps")
+
+
+@pytest.mark.parametrize("loss", ["x0", "velocity"])
+@pytest.mark.parametrize("objective", ["bridge", "naive"])
+def test_both_weightings_have_exact_gradients(objective, loss):
+    """dL/dtheta of a small differentiable denoiser by autograd equals central finite differences (float64)."""
+    x0, y, e = _pair(shape=(2, 4, 8, 8))
+    t = torch.tensor([0.003, 0.3], dtype=torch.float64)
+    g = torch.Generator().manual_seed(4)
+    theta = (0.1 * torch.randn(4, 4, generator=g, dtype=torch.float64)).requires_grad_(True)
+
+    def loss_at(th):
+        return bridge_loss(lambda x, tt: x + torch.einsum("ij,bjhw->bihw", th, x) * (1 + tt.view(-1, 1, 1, 1)),
+                           x0, y, 0.4, objective=objective, t=t, noise=e, loss=loss)
+
+    loss_at(theta).backward()
+    v = torch.randn(theta.shape, generator=g, dtype=torch.float64)
+    eps = 1e-6
+    with torch.no_grad():
+        numeric = (loss_at(theta + eps * v) - loss_at(theta - eps * v)) / (2 * eps)
+    analytic = (theta.grad * v).sum()
+    assert abs(float(numeric)) > 1e-6
+    assert math.isclose(float(analytic), float(numeric), rel_tol=1e-6)

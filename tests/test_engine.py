@@ -137,11 +137,11 @@ def test_the_trainer_computes_bridge_loss(comfy_host, host_models, monkeypatch):
     g = torch.Generator().manual_seed(0)
     clean = torch.rand(2, 32, 32, 3, generator=g)
     tr = training.PromptTrainer(small_wan(), vae, clean, (0.5 * clean + 0.2).clamp(0, 1), mode="gated",
-                                objective="naive", t0=0.4, seed=0, node="engine-test", tokens=4)
+                                objective="naive", t0=0.4, seed=0, node="engine-test", tokens=4, loss="velocity")
     calls = []
 
     def spy(*args, **kwargs):
-        calls.append(kwargs.get("objective"))
+        calls.append((kwargs.get("objective"), kwargs.get("loss")))
         return bridge.bridge_loss(*args, **kwargs)
 
     monkeypatch.setattr(training, "bridge_loss", spy)
@@ -149,4 +149,5 @@ def test_the_trainer_computes_bridge_loss(comfy_host, host_models, monkeypatch):
         batch = tr.batch(2, torch.Generator().manual_seed(1))
         with torch.no_grad():
             loss = tr.loss(*batch)
-    assert calls == ["naive"] and torch.isfinite(loss)
+    assert calls == [("naive", "velocity")] and torch.isfinite(loss)
+    assert tr.snapshot({}).provenance["training"]["loss"] == "velocity"  # the file says how it was trained

@@ -53,7 +53,7 @@ def test_injection_matches_the_reference(comfy_host, row, strength):
                                atol=2e-5, rtol=1e-4)
 
 
-def _trainer(comfy_host, host_models, row, checkpointing, time_index="continuous"):
+def _trainer(comfy_host, host_models, row, checkpointing, time_index="continuous", loss="x0"):
     from unlock_restore.nodes.training import PromptTrainer
 
     _, build, _, _, _, vae_key = row
@@ -63,7 +63,8 @@ def _trainer(comfy_host, host_models, row, checkpointing, time_index="continuous
     degraded = (0.6 * clean + 0.3 + 0.05 * torch.randn(clean.shape, generator=g)).clamp(0, 1)
     # Continuous timing, as tests/test_training_grad.py explains: the timestep is not a function of P or the gates.
     tr = PromptTrainer(build(), vae, clean, degraded, mode="gated", objective="bridge", t0=0.4, seed=0,
-                       node="family-grad", tokens=4, gradient_checkpointing=checkpointing, time_index=time_index)
+                       node="family-grad", tokens=4, gradient_checkpointing=checkpointing, time_index=time_index,
+                       loss=loss)
     with torch.inference_mode(False), torch.no_grad():
         g = torch.Generator().manual_seed(11)
         tr.prompt.copy_(0.5 * torch.randn(tr.prompt.shape, generator=g))
@@ -76,9 +77,11 @@ def _loss(tr, batch):
         return tr.loss(*batch)
 
 
+@pytest.mark.parametrize("loss", ["x0", "velocity"])
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "checkpointing"])
-def test_gradients_match_finite_differences(comfy_host, host_models, row, checkpointing):
-    tr = _trainer(comfy_host, host_models, row, checkpointing)
+def test_gradients_match_finite_differences(comfy_host, host_models, row, checkpointing, loss):
+    """Both loss weightings (tests/test_bridge.py checks the velocity one is the x0 error over t^2 per sample)."""
+    tr = _trainer(comfy_host, host_models, row, checkpointing, loss=loss)
     batch = tr.batch(2, torch.Generator().manual_seed(5))
     g = torch.Generator().manual_seed(3)
     directions = {"P": [torch.randn(tr.prompt.shape, generator=g), torch.zeros_like(tr.gates)]}
