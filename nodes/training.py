@@ -21,7 +21,6 @@ import comfy.utils
 
 from ..bridge import LOSSES, OBJECTIVES, bridge_loss, sample_times
 from ..prompt_embeds import RestorationPrompt, save_prompt
-from ..prompt_embeds.archs import TEXT_WIDTH
 from ..prompt_embeds.prompt import PACK_VERSION
 from .conditioning import clip_null_context, encoded_null_context
 from .injection import PromptState, install_prompt
@@ -181,7 +180,7 @@ class PromptTrainer:
 
         with torch.inference_mode(False):
             g = torch.Generator().manual_seed(self.seed)
-            width = TEXT_WIDTH if mode == "context" else info.width
+            width = info.family.spec.text_width if mode == "context" else info.width
             if init is not None:
                 p0 = init.prompt.detach().float().clone()
                 g0 = init.gates.detach().float().clone() if init.gates is not None else None
@@ -229,7 +228,8 @@ class PromptTrainer:
             log.warning("unlock-restore: %s has no empty-text encoding connected; training against a zero null "
                         "context. For real models connect the empty text encoded by the model's text encoder.",
                         self.node)
-            ctx, pooled, source = torch.zeros(k, TEXT_WIDTH), None, "zeros (no text encoding connected)"
+            ctx, pooled, source = (torch.zeros(k, self.info.family.spec.text_width), None,
+                                   "zeros (no text encoding connected)")
         pooled_width = self.info.family.spec.pooled_width
         if pooled_width is not None and pooled is None:
             pooled = torch.zeros(pooled_width)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .archs import ARCHS, TEXT_WIDTH, blocks_text
+from .archs import ARCHS, blocks_text
 from .errors import fail
 from .fileio import SUFFIX, save_prompt
 from .prompt import PACK_VERSION, RestorationPrompt
@@ -59,7 +59,7 @@ def load_official(path, null_context: torch.Tensor | None = None, pooled: torch.
         blocks = {info.block_keys[0]: n}
         base_model = info.model_for(P.shape[1], blocks) or info.model_for(P.shape[1]) or info.label
 
-    null_context = _tokens_exact(path, null_context, K, "null_context")
+    null_context = _tokens_exact(path, null_context, K, "null_context", info.text_width)
     if pooled is not None:
         if info.pooled_width is None:
             raise fail("shape", f"was given a pooled vector, but {info.label} uses none",
@@ -76,7 +76,7 @@ def load_official(path, null_context: torch.Tensor | None = None, pooled: torch.
     if null_context is None and warn_missing:
         log.warning("unlock-restore: the official prompt file '%s' has no null context. It must be supplied before "
                     "use: the empty prompt \"\" encoded by the model's text encoder (%s), %d tokens x %d.%s",
-                    path, info.encoder_name, K, TEXT_WIDTH, no_pooled)
+                    path, info.encoder_name, K, info.text_width, no_pooled)
     elif no_pooled:
         log.warning("unlock-restore: the official prompt file '%s' has no pooled vector.%s", path, no_pooled)
 
@@ -169,18 +169,19 @@ def _structure(path: str, obj):
     return backend, bank, alphas
 
 
-def _tokens_exact(path: str, t: torch.Tensor | None, K: int, name: str) -> torch.Tensor | None:
-    """(K, 4096) or (1, K, 4096) -> (K, 4096). The length is never changed here: padding or cutting the text
-    encoding is the inference layer's decision, so a wrong length is an error."""
+def _tokens_exact(path: str, t: torch.Tensor | None, K: int, name: str, width: int) -> torch.Tensor | None:
+    """(K, width) or (1, K, width) -> (K, width), width the family's text encoder's (4096 for T5 / umT5). The
+    length is never changed here: padding or cutting the text encoding is the inference layer's decision, so a
+    wrong length is an error."""
     if t is None:
         return None
     t = t.detach().to("cpu")
     if t.dim() == 3 and t.shape[0] == 1:
         t = t[0]
-    if t.dim() != 2 or t.shape[1] != TEXT_WIDTH:
-        raise fail("shape", f"was given a {name} of shape {tuple(t.shape)}; expected ({K}, {TEXT_WIDTH}) or "
-                   f"(1, {K}, {TEXT_WIDTH})", f"Pass the text encoder's output for the empty prompt \"\" "
-                   f"({TEXT_WIDTH} wide)", path=path)
+    if t.dim() != 2 or t.shape[1] != width:
+        raise fail("shape", f"was given a {name} of shape {tuple(t.shape)}; expected ({K}, {width}) or "
+                   f"(1, {K}, {width})", f"Pass the text encoder's output for the empty prompt \"\" "
+                   f"({width} wide)", path=path)
     if t.shape[0] != K:
         raise fail("shape", f"was given a {name} with {t.shape[0]} tokens, but this prompt has K={K} tokens",
                    f"Encode the empty prompt \"\" padded to exactly {K} tokens", path=path)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .archs import ARCHS, TEXT_WIDTH, blocks_text
+from .archs import ARCHS, blocks_text
 from .errors import fail
 
 # Written into every file; bumped only when an older pack could no longer read new files correctly.
@@ -122,6 +122,7 @@ class RestorationPrompt:
             raise err("metadata", f"its model family {self.arch!r} is unknown (known: {', '.join(ARCHS)})",
                       f"Use a prompt made for {', '.join(a.label for a in ARCHS.values())}, or update unlock-restore")
         info = ARCHS[self.arch]
+        text = info.text_width  # the family's text-encoder width (the null context and context prompts)
         if not isinstance(self.mode, str) or self.mode not in MODES:
             raise err("metadata", f"its mode {self.mode!r} is unknown (known: {', '.join(MODES)})",
                       "Update unlock-restore, or re-export the prompt")
@@ -161,12 +162,12 @@ class RestorationPrompt:
             if self.gates is not None:
                 raise err("shape", "it has a 'gates' tensor but its mode is 'context' (context prompts have no "
                           "gates)", remake)
-            if D != TEXT_WIDTH:
+            if D != text:
                 raise err("shape", f"tensor 'prompt' has shape {(K, D)}; a context-mode prompt must be "
-                          f"{TEXT_WIDTH} wide (expected ({K}, {TEXT_WIDTH}))", remake)
-        if self.null_context is not None and tuple(self.null_context.shape) != (K, TEXT_WIDTH):
+                          f"{text} wide (expected ({K}, {text}))", remake)
+        if self.null_context is not None and tuple(self.null_context.shape) != (K, text):
             raise err("shape", f"tensor 'null_context' has shape {tuple(self.null_context.shape)}; expected "
-                      f"({K}, {TEXT_WIDTH}): the empty prompt encoded to {K} tokens by the {TEXT_WIDTH}-wide text "
+                      f"({K}, {text}): the empty prompt encoded to {K} tokens by the {text}-wide text "
                       "encoder", "Re-encode the empty prompt \"\" with the model's text encoder and re-save")
         if self.pooled is not None:
             if info.pooled_width is None:

@@ -1,5 +1,6 @@
-"""Tier 2 (real server, HTTP API): the inference graph runs on the tiny FLUX and Wan 2.1; errors leave the
-server serving."""
+"""Tier 2 (real server, HTTP API): the inference graph (Apply + Bridge Sampler + Bridge Schedule in
+SamplerCustomAdvanced) runs on the tiny FLUX, Chroma and Wan 2.1 the stock loader reads; errors leave the server
+serving."""
 import json
 
 import numpy as np
@@ -8,7 +9,7 @@ from PIL import Image
 
 from harness.graphs import bridge_graph, tiny_prompt, write_image
 
-MODELS = {"flux": ("flux_dev", "taesd_flux"), "wan21": ("wan21_t2v", "wan21_vae")}
+MODELS = {"flux": ("flux_dev", "taesd_flux"), "chroma": ("chroma", "taesd_flux"), "wan21": ("wan21_t2v", "wan21_vae")}
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,12 @@ def test_errors_name_the_node_and_the_server_keeps_serving(served):
     err = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
     assert err["node_type"] == "UnlockPromptApply"
     assert "Apply Restoration Prompt" in err["exception_message"] and "made for FLUX" in err["exception_message"]
+    # A FLUX.1 prompt on Chroma: the same shapes, another family's weights; refused naming both.
+    chroma_unet, chroma_vae = models["chroma"]
+    entry = server.run(bridge_graph(chroma_unet, chroma_vae, "tiny_flux.safetensors", "odd.png",
+                                    prefix="api_bad_chroma"))
+    err = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
+    assert "made for FLUX" in err["exception_message"] and "connected MODEL is Chroma" in err["exception_message"]
     # A corrupt prompt file: the loader names the file and says what to do.
     (server.base / "models" / "prompt_embeds" / "broken.safetensors").write_bytes(b"\x10\x00garbage")
     entry = server.run(bridge_graph(unet, vae, "broken.safetensors", "odd.png", prefix="api_bad"))
