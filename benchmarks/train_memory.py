@@ -5,7 +5,8 @@
 
 What is measured (on any machine, CPU is fine): the bytes autograd saves for the backward pass of ONE real-width
 block of each kind (FLUX double 3072/24 heads, FLUX single, Wan 1.3B 1536/12 heads, ffn 8960), built from
-ComfyUI's own classes, with the prompt injected and the same saved-tensor hook the trainer uses, at three
+ComfyUI's own classes, with the prompt injected by the pack's own patched modules (nodes/families/, as Apply and
+Train install them) and the same saved-tensor hook the trainer uses, at three
 token counts; a fit a*N + b*N^2 per block kind extrapolates to the real token counts (FLUX 1024x1024:
 4096 image + 512 text tokens; Wan 480x832x33: 14040 video + 226 text tokens). Parameter counts come from the
 full models built on the meta device (no memory). The estimate:
@@ -27,6 +28,11 @@ GB = 1024 ** 3
 
 
 def _setup(comfyui: Path):
+    """ComfyUI's modules on CPU, and this pack importable as `unlock_restore` (tests/harness/host.py's way)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from harness.host import pack_on_path
+
+    pack_on_path()
     sys.path.insert(0, str(comfyui))
     import comfy.options
 
@@ -78,8 +84,15 @@ def measure(comfyui: Path) -> dict:
         for p in m.parameters():
             torch.nn.init.normal_(p, std=0.02)
             p.requires_grad_(False)
+    # The shipped injection (nodes/families: the modules Apply and Train patch in), with P and the gates trainable.
+    from unlock_restore.nodes.families import flux as flux_family, wan as wan_family
+    from unlock_restore.nodes.injection import PromptState, gated_copy
+
     K = 64
-    prompt = torch.zeros(1, K, D, requires_grad=True)
+    state = PromptState([(torch.zeros(K, D, requires_grad=True), torch.ones(2, requires_grad=True))], 1.0,
+                        "train_memory", adds_plain_prompt=False)
+    dbl.txt_attn.qkv = gated_copy(dbl.txt_attn.qkv, flux_family._DoubleQKV, state, 0)
+    sgl.linear1 = gated_copy(sgl.linear1, flux_family._SingleLinear1, state, 1, _unlock_hidden=D)
     fits = {"flux_double": [], "flux_single": []}
     for n_img in (64, 128, 256):
         ids = torch.zeros(1, K + n_img, 3)
@@ -89,10 +102,10 @@ def measure(comfyui: Path) -> dict:
         txt = torch.randn(1, K, D)
 
         def double(img, txt):  # the prompt enters the text stream, so everything downstream needs grad
-            return dbl(img=img, txt=txt + prompt, vec=vec, pe=pe)
+            return dbl(img=img, txt=txt, vec=vec, pe=pe)
 
         def single(x):
-            return sgl(torch.cat([x[:, :K] + prompt, x[:, K:]], 1), vec=vec, pe=pe)
+            return sgl(x, vec=vec, pe=pe)
         fits["flux_double"].append((K + n_img, saved_bytes(dbl, double, img, txt)))
         fits["flux_single"].append((K + n_img, saved_bytes(sgl, single, torch.randn(1, K + n_img, D))))
     del dbl, sgl
@@ -106,7 +119,9 @@ def measure(comfyui: Path) -> dict:
     wan_rope = EmbedND(dim=d, theta=10000.0, axes_dim=[d - 4 * (d // 6), 2 * (d // 6), 2 * (d // 6)])  # as WanModel
     fits["wan_block"] = []
     Kw = 226
-    wprompt = torch.zeros(1, Kw, Dw, requires_grad=True)
+    wan_state = PromptState([(torch.zeros(Kw, Dw, requires_grad=True), torch.ones(1, requires_grad=True))], 1.0,
+                            "train_memory")
+    wan.cross_attn = gated_copy(wan.cross_attn, wan_family._WanCrossAttn, wan_state, 0)
     for n in (64, 128, 256):
         x = torch.randn(1, n, Dw)
         e = torch.randn(1, 6, Dw)
@@ -115,10 +130,8 @@ def measure(comfyui: Path) -> dict:
         grid[0, :, 2] = torch.arange(n)
         freqs = wan_rope(grid).movedim(1, 2)
 
-        def block(x):
-            base = wan.cross_attn  # gated injection: attn(x, c) + a attn(x, c + P), as nodes/injection.py
-            out = wan(x, e=e, freqs=freqs, context=ctx, transformer_options={})
-            return out + base(wan.norm3(x), ctx + wprompt, transformer_options={})
+        def block(x):  # the patched cross_attn runs attn(x, c) + a attn(x, c + P) inside the block
+            return wan(x, e=e, freqs=freqs, context=ctx, transformer_options={})
         fits["wan_block"].append((n, saved_bytes(wan, block, x)))
     res["measured_fp32_saved_bytes"] = fits
     return res
