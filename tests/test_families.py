@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from harness.reference import make_latent, make_prompt, reference_model, run_model
-from harness.small_models import small_chroma, small_flux, small_wan
+from harness.small_models import small_chroma, small_flux, small_wan, small_wan22
 
 # family: (builder, arch, width, blocks, VAE file key, host class it needs)
 ROWS = {
@@ -19,6 +19,8 @@ ROWS = {
     "chroma": (lambda: small_chroma(depth=2, single=2), "chroma", 64, {"double": 2, "single": 2}, "taesd_flux",
                "Chroma"),
     "wan21": (lambda: small_wan(), "wan21", 64, {"blocks": 2}, "wan21_vae", "WAN21"),
+    # No small Wan 2.2 VAE (48 channels) is built here: the rows' VAE tests skip it, saying so.
+    "wan22": (lambda: small_wan22(), "wan22", 64, {"blocks": 2}, None, "WAN22"),
 }
 
 
@@ -53,9 +55,16 @@ def test_injection_matches_the_reference(comfy_host, row, strength):
                                atol=2e-5, rtol=1e-4)
 
 
+def _needs_vae(row):
+    if row[5] is None:
+        pytest.skip(f"{row[0].upper()} SKIPPED here: no small VAE of this family (48-channel Wan 2.2 VAE) is built "
+                    "for the tests; detection, injection, sampling and refusal run for it")
+
+
 def _trainer(comfy_host, host_models, row, checkpointing, time_index="continuous", loss="x0"):
     from unlock_restore.nodes.training import PromptTrainer
 
+    _needs_vae(row)
     _, build, _, _, _, vae_key = row
     vae = comfy_host.node("VAELoader")().load_vae(host_models[vae_key])[0]
     g = torch.Generator().manual_seed(0)
@@ -156,6 +165,7 @@ def test_apply_and_bridge_sampler_in_sampler_custom_advanced(comfy_host, row):
 def test_restore(comfy_host, host_models, row):
     from unlock_restore.prompt_embeds import ARCHS
 
+    _needs_vae(row)
     _, build, arch, width, blocks, vae_key = row
     vae = comfy_host.node("VAELoader")().load_vae(host_models[vae_key])[0]
     frames = 5 if ARCHS[arch].video else 2  # a clip of 4k + 1 frames, or two images

@@ -23,7 +23,8 @@ def make_prompt(arch, width, blocks, seed=0, **kw):
 
 def make_latent(arch, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn((1, 16, 8, 8) if arch in IMAGE_ARCHS else (1, 16, 1, 8, 8), generator=g)
+    channels = 48 if arch == "wan22" else 16  # Wan 2.2 TI2V-5B: the Wan 2.2 VAE's 48 latent channels
+    return torch.randn((1, channels, 8, 8) if arch in IMAGE_ARCHS else (1, channels, 1, 8, 8), generator=g)
 
 
 def run_model(patcher, cond, x, sigma=0.4):

@@ -85,6 +85,17 @@ def small_wan(seed: int = 0, dim: int = 64, heads: int = 2, layers: int = 2, ffn
     return _patcher(comfy.supported_models.WAN21_T2V(unet), seed)
 
 
+def small_wan22(seed: int = 0, dim: int = 64, heads: int = 2, layers: int = 2, ffn: int = 128):
+    """A small Wan 2.2 TI2V-5B-type model (comfy.model_base.WAN22: 48 latent channels in and out, the Wan 2.2
+    VAE's), built in-process as the loader's WAN22_T2V configures it."""
+    import comfy.supported_models
+
+    unet = dict(image_model="wan2.1", model_type="t2v", patch_size=(1, 2, 2), text_len=512, in_dim=48, dim=dim,
+                ffn_dim=ffn, freq_dim=256, text_dim=4096, out_dim=48, num_heads=heads, num_layers=layers,
+                window_size=(-1, -1), qk_norm=True, cross_attn_norm=True, eps=1e-6)
+    return _patcher(comfy.supported_models.WAN22_T2V(unet), seed)
+
+
 def small_flux2(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 1, single: int = 1):
     """A tiny FLUX.2 (comfy.model_base.Flux2, a subclass of Flux) as the v0.20.1 loader configures one
     (comfy/model_detection.py:198-212), built in-process. Only hosts that have FLUX.2 can build it."""
