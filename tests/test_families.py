@@ -10,6 +10,7 @@ prompt of one family is refused on another with a message naming both. Adding a 
 import pytest
 import torch
 
+from harness.gradcheck import directional_check
 from harness.reference import make_latent, make_prompt, reference_model, run_model
 from harness.small_models import small_chroma, small_flux, small_wan, small_wan22
 
@@ -81,11 +82,6 @@ def _trainer(comfy_host, host_models, row, checkpointing, time_index="continuous
     return tr
 
 
-def _loss(tr, batch):
-    with torch.inference_mode(False), torch.enable_grad():
-        return tr.loss(*batch)
-
-
 @pytest.mark.parametrize("loss", ["x0", "velocity"])
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "checkpointing"])
 def test_gradients_match_finite_differences(comfy_host, host_models, row, checkpointing, loss):
@@ -100,23 +96,8 @@ def test_gradients_match_finite_differences(comfy_host, host_models, row, checkp
         dg[start:start + n] = torch.randn(n, generator=g)
         directions[f"{kind} gates"] = [torch.zeros_like(tr.prompt), dg]
         start += n
-    eps = 1e-2
     for name, direction in directions.items():
-        with torch.inference_mode(False):
-            for t in tr.trainables:
-                t.grad = None
-            _loss(tr, batch).backward()
-            analytic = sum(float((t.grad * v).sum()) for t, v in zip(tr.trainables, direction))
-            with torch.no_grad():
-                for t, v in zip(tr.trainables, direction):
-                    t.add_(eps * v)
-                plus = float(_loss(tr, batch))
-                for t, v in zip(tr.trainables, direction):
-                    t.sub_(2 * eps * v)
-                minus = float(_loss(tr, batch))
-                for t, v in zip(tr.trainables, direction):
-                    t.add_(eps * v)
-        numeric = (plus - minus) / (2 * eps)
+        analytic, numeric = directional_check(tr, batch, direction)
         assert abs(numeric) > 1e-6, f"{name}: the loss does not depend on it"
         rel = abs(analytic - numeric) / abs(numeric)
         assert rel < 2e-2, f"{row[0]} {name}: autograd {analytic:.6g} vs finite differences {numeric:.6g} ({rel:.2%})"

@@ -3,6 +3,7 @@ differences), for FLUX double and single blocks and Wan, with and without gradie
 import pytest
 import torch
 
+from harness.gradcheck import directional_check as _directional_check, trainer_loss as _loss
 from harness.small_models import small_flux, small_wan
 
 NODE = "grad-check"
@@ -38,30 +39,6 @@ def _trainer(comfy_host, host_models, arch, checkpointing, mode="gated"):
         if tr.gates is not None:  # zero gates (the init) would make dL/dP vanish: check at a generic point
             tr.gates.copy_(torch.randn(tr.gates.shape, generator=g))
     return tr
-
-
-def _loss(tr, batch):
-    with torch.inference_mode(False), torch.enable_grad():
-        return tr.loss(*batch)
-
-
-def _directional_check(tr, batch, direction, eps=1e-2):
-    """<grad, v> from autograd vs (L(theta + eps v) - L(theta - eps v)) / (2 eps)."""
-    with torch.inference_mode(False):
-        for t in tr.trainables:
-            t.grad = None
-        _loss(tr, batch).backward()
-        analytic = sum(float((t.grad * v).sum()) for t, v in zip(tr.trainables, direction))
-        with torch.no_grad():
-            for t, v in zip(tr.trainables, direction):
-                t.add_(eps * v)
-            plus = float(_loss(tr, batch))
-            for t, v in zip(tr.trainables, direction):
-                t.sub_(2 * eps * v)
-            minus = float(_loss(tr, batch))
-            for t, v in zip(tr.trainables, direction):
-                t.add_(eps * v)
-    return analytic, (plus - minus) / (2 * eps)
 
 
 def _directions(tr, arch):

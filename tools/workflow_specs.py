@@ -60,15 +60,20 @@ def _restore(model, vae, prompt, image, *, seed: int = 0, window: int = 33, over
                  tile_vae_above_mp=4.0)
 
 
-def flux_restore_image() -> dict:
+def _image_restore(unet: str, unet_title: str, prompt_file: str, prefix: str) -> dict:
+    """Load an image model (FLUX's VAE), a prompt and the hazy sample, Restore, save."""
     return {
-        "1": _node("UNETLoader", "Load FLUX.1-dev", unet_name=FLUX_UNET, weight_dtype="default"),
+        "1": _node("UNETLoader", unet_title, unet_name=unet, weight_dtype="default"),
         "2": _node("VAELoader", "Load FLUX VAE", vae_name=FLUX_VAE),
-        "3": _node("UnlockPromptLoader", "Load Restoration Prompt", prompt_name="flux_haze.safetensors"),
+        "3": _node("UnlockPromptLoader", "Load Restoration Prompt", prompt_name=prompt_file),
         "4": _node("LoadImage", "Degraded image", image="unlock_hazy_photo.png"),
         "5": _restore(["1", 0], ["2", 0], ["3", 0], ["4", 0]),
-        "6": _node("SaveImage", "Save restored", images=["5", 0], filename_prefix="unlock/flux_restored"),
+        "6": _node("SaveImage", "Save restored", images=["5", 0], filename_prefix=f"unlock/{prefix}"),
     }
+
+
+def flux_restore_image() -> dict:
+    return _image_restore(FLUX_UNET, "Load FLUX.1-dev", "flux_haze.safetensors", "flux_restored")
 
 
 def flux_restore_image_sampler() -> dict:
@@ -171,14 +176,7 @@ def chroma_train_prompt() -> dict:
 
 
 def chroma_restore_image() -> dict:
-    return {
-        "1": _node("UNETLoader", "Load Chroma1-HD", unet_name=CHROMA_UNET, weight_dtype="default"),
-        "2": _node("VAELoader", "Load FLUX VAE", vae_name=FLUX_VAE),
-        "3": _node("UnlockPromptLoader", "Load Restoration Prompt", prompt_name="my_chroma_haze.safetensors"),
-        "4": _node("LoadImage", "Degraded image", image="unlock_hazy_photo.png"),
-        "5": _restore(["1", 0], ["2", 0], ["3", 0], ["4", 0]),
-        "6": _node("SaveImage", "Save restored", images=["5", 0], filename_prefix="unlock/chroma_restored"),
-    }
+    return _image_restore(CHROMA_UNET, "Load Chroma1-HD", "my_chroma_haze.safetensors", "chroma_restored")
 
 
 def wan_import_official_prompts() -> dict:
