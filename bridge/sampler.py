@@ -43,20 +43,29 @@ def bridge_step(x: torch.Tensor, x0: torch.Tensor, y: torch.Tensor, t: float, t_
 
 
 def sample_bridge(x0_hat: Denoiser, y: torch.Tensor, noise: torch.Tensor | None, sigmas: torch.Tensor,
-                  x: torch.Tensor | None = None, callback: Callable[[dict], None] | None = None) -> torch.Tensor:
+                  x: torch.Tensor | None = None, callback: Callable[[dict], None] | None = None,
+                  t0: float | None = None) -> torch.Tensor:
     """Run the bridge from the degraded latent y over `sigmas` (T0 first, 0 last; see `time_grid`).
 
     The start state is x = (1 - T0) y + T0 noise unless `x` is given (ComfyUI's KSAMPLER builds it itself).
     `callback` receives ComfyUI's dict {'x', 'i', 'sigma', 'sigma_hat', 'denoised'} after every step.
+
+    With `t0` given, `sigmas` may be one part of the bridge that starts at T0 = t0 (bridge/experts.py): it starts
+    at or below t0 from the state `x` (required when it starts below t0), and the state at its last entry is
+    returned (the restored latent when that entry is 0). Running consecutive parts equals running the whole.
     """
     sigmas = [float(s) for s in sigmas]
-    if len(sigmas) < 2 or sigmas[-1] != 0.0 or any(b >= a for a, b in zip(sigmas, sigmas[1:])):
+    whole = t0 is None
+    if len(sigmas) < 2 or any(b >= a for a, b in zip(sigmas, sigmas[1:])) or (whole and sigmas[-1] != 0.0) \
+            or sigmas[-1] < 0.0:
         raise ValueError(f"the bridge schedule must decrease strictly from T0 to exactly 0, got {sigmas}")
-    t0 = sigmas[0]
+    t0 = sigmas[0] if whole else float(t0)
+    if sigmas[0] > t0:
+        raise ValueError(f"this part of the bridge starts at {sigmas[0]}, above the bridge's T0 = {t0}")
     t_min = min(sigmas[:-1])
     if x is None:
-        if noise is None:
-            raise ValueError("give either the start state x or the noise")
+        if noise is None or sigmas[0] != t0:
+            raise ValueError("give the start state x (or, for a bridge that starts at T0, the noise)")
         x = bridge_state(y, y, noise, t0, t0)  # at T0 the bridge state is (1 - T0) y + T0 e
     batch = x.shape[0]
     for i, (t, t_next) in enumerate(zip(sigmas[:-1], sigmas[1:])):

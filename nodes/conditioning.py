@@ -26,6 +26,8 @@ def fit_tokens(context: torch.Tensor, k: int, arch: str) -> torch.Tensor:
         return context
     if length > k:
         return context[:, :k]
+    if ARCHS[arch].pad_left:  # FLUX.2: the model itself pads shorter text with zero rows in front, so this is exact
+        return torch.cat([context.new_zeros(context.shape[0], k - length, context.shape[2]), context], dim=1)
     if ARCHS[arch].null_length_option is not None:  # unmasked encoder: padding rows are encoded, not zero
         log.info("unlock-restore: text encoding has %d tokens, padded to K=%d by repeating its last token", length, k)
         fill = context[:, -1:].expand(-1, k - length, -1)
@@ -47,7 +49,15 @@ def length_note(node: str, length: int, k: int, arch: str) -> str | None:
             f"this node's clip input instead of the CONDITIONING.")
 
 
-def clip_null_context(node: str, clip, k: int, arch: str):
+def _check_width(node: str, what: str, width: int, arch: str, text_width: int | None) -> None:
+    """The encoding is as wide as the model's text input (`text_width`, from the model) or the family's."""
+    want = text_width if text_width is not None else ARCHS[arch].text_width
+    if want is not None and width != want:
+        raise ValueError(f"{node}: the connected {what} encodes text {width} wide, but this {ARCHS[arch].label} "
+                         f"model reads {want}-wide text. Connect {ARCHS[arch].encoder}.")
+
+
+def clip_null_context(node: str, clip, k: int, arch: str, text_width: int | None = None):
     """The empty text encoded by a connected CLIP at the length the prompt needs, as a null context (same
     return as `encoded_null_context`). FLUX: T5 over exactly K tokens, unmasked (what ComfyUI's
     T5TokenizerOptions with min_length K then CLIP Text Encode("") give), and CLIP-L's pooled vector; Wan: umT5
@@ -56,16 +66,14 @@ def clip_null_context(node: str, clip, k: int, arch: str):
     option = family.null_length_option
     tokens = clip.tokenize("", tokenizer_options={option: k}) if option else clip.tokenize("")
     streams = sorted(tokens) if isinstance(tokens, dict) else []
-    if streams != sorted(family.text_streams):  # e.g. FLUX's t5xxl + clip_l connected to a Wan prompt
+    if streams not in [sorted(s) for s in family.text_streams]:  # e.g. FLUX's t5xxl + clip_l on a Wan prompt
+        theirs = " or ".join(", ".join(s) for s in family.text_streams)
         raise ValueError(f"{node}: the connected CLIP is not {family.label}'s text encoder (its tokenizer gives "
                          f"{', '.join(streams) or 'no named'} token streams, {family.label}'s gives "
-                         f"{', '.join(family.text_streams)}). Connect {ARCHS[arch].encoder}.")
+                         f"{theirs}). Connect {ARCHS[arch].encoder}.")
     out = clip.encode_from_tokens(tokens, return_pooled=True, return_dict=True)
     context, pooled = out["cond"], out.get("pooled_output")
-    if context.shape[-1] != ARCHS[arch].text_width:
-        raise ValueError(f"{node}: the connected CLIP encodes text {context.shape[-1]} wide, but "
-                         f"{ARCHS[arch].label} is conditioned on a {ARCHS[arch].text_width}-wide encoder. Connect "
-                         f"{ARCHS[arch].encoder}.")
+    _check_width(node, "CLIP", context.shape[-1], arch, text_width)
     if option and context.shape[1] != k:
         raise ValueError(f"{node}: the connected CLIP gave {context.shape[1]} tokens for the empty text where "
                          f"{k} were asked for ({option}), so it is not {ARCHS[arch].encoder}. Connect that pair.")
@@ -77,17 +85,14 @@ def clip_null_context(node: str, clip, k: int, arch: str):
     return fit_tokens(context[:1].float().cpu(), k, arch)[0], pooled
 
 
-def encoded_null_context(node: str, conditioning: list, k: int, arch: str):
+def encoded_null_context(node: str, conditioning: list, k: int, arch: str, text_width: int | None = None):
     """A connected empty-text CONDITIONING as a null context: ((K, 4096) float32 on CPU, cut or padded as the
     official code sees it; FLUX's pooled (768,) vector or None). Shared by Apply, Import and Train."""
     if len(conditioning) == 0:
         raise ValueError(f"{node}: the connected CONDITIONING is empty. Connect the output of CLIP Text Encode "
                          "with an empty text, or disconnect it to use the prompt's stored null context.")
     context, extra = conditioning[0][0], conditioning[0][1]
-    if context.shape[-1] != ARCHS[arch].text_width:
-        raise ValueError(f"{node}: the connected CONDITIONING is {context.shape[-1]} wide, but "
-                         f"{ARCHS[arch].label} uses a {ARCHS[arch].text_width}-wide text encoder. Encode the empty "
-                         f"text with {ARCHS[arch].encoder}.")
+    _check_width(node, "CONDITIONING", context.shape[-1], arch, text_width)
     pooled = extra.get("pooled_output") if ARCHS[arch].pooled_width is not None else None
     note = length_note(node, context.shape[1], k, arch)
     if note:
@@ -96,15 +101,16 @@ def encoded_null_context(node: str, conditioning: list, k: int, arch: str):
             pooled[0].float().cpu() if pooled is not None else None)
 
 
-def prompt_conditioning(node: str, prompt, conditioning=None, strength: float = 1.0, clip=None) -> list:
+def prompt_conditioning(node: str, prompt, conditioning=None, strength: float = 1.0, clip=None,
+                        text_width: int | None = None) -> list:
     """CONDITIONING for sampling with `prompt`: its null context (or the empty text encoded by a connected CLIP,
     or the connected encoding fitted to K, in that order), for FLUX with the pooled vector and guidance 1.0; in
     context mode with the learned residual added."""
     k = prompt.tokens
     if clip is not None:
-        context, pooled = clip_null_context(node, clip, k, prompt.arch)
+        context, pooled = clip_null_context(node, clip, k, prompt.arch, text_width)
     elif conditioning is not None:
-        context, pooled = encoded_null_context(node, conditioning, k, prompt.arch)
+        context, pooled = encoded_null_context(node, conditioning, k, prompt.arch, text_width)
     elif prompt.null_context is not None:
         context, pooled = prompt.null_context.float(), prompt.pooled
     else:

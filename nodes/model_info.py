@@ -19,6 +19,7 @@ class ModelInfo:
     width: int | None
     blocks: dict
     family: Family | None = None  # the family module that drives it (None: unsupported)
+    text_width: int | None = None  # the width of the text encoding it is conditioned on
 
     def describe(self) -> str:
         if self.arch is None:
@@ -65,8 +66,9 @@ def model_info(patcher) -> ModelInfo:
                                "diffusion bridge needs", None, {})
     if family is None:
         return ModelInfo(None, f"{family_name(base)}, a family unlock-restore does not support", None, {})
-    width, blocks = family.layout(patcher.get_model_object("diffusion_model"))
-    return ModelInfo(family.arch, family.spec.label, width, blocks, family)
+    dm = patcher.get_model_object("diffusion_model")
+    width, blocks = family.layout(dm)
+    return ModelInfo(family.arch, family.spec.label, width, blocks, family, family.text_width(dm))
 
 
 def is_plain_flow(sampling) -> bool:
@@ -113,6 +115,15 @@ def check_prompt_fits(node: str, prompt, info: ModelInfo, what: str = "restorati
             f"{node}: this {what} was made for {prompt_text(prompt)}, but the connected MODEL is "
             f"{info.describe()}. Load a prompt made for this model, or connect the model the prompt was made "
             f"for{'' if same_family else ' (' + ARCHS[prompt.arch].label + ')'}.")
+    # Where a family's text width differs between its models (FLUX.2), the prompt's own null context (and a context
+    # prompt) must have this model's.
+    widths = [t.shape[-1] for t in (prompt.null_context, prompt.prompt if prompt.mode == "context" else None)
+              if t is not None]
+    if info.text_width is not None and any(w != info.text_width for w in widths):
+        raise ValueError(
+            f"{node}: this {what} was made with a {widths[0]}-wide text encoding, but the connected "
+            f"{info.label} model reads {info.text_width}-wide text ({ARCHS[info.arch].encoder}): it was made for "
+            "another model of the family. Load a prompt made for this model, or train one for it.")
 
 
 def compute_dtype(patcher) -> torch.dtype:

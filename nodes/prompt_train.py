@@ -4,6 +4,7 @@ import time
 
 from comfy_api.latest import io, ui
 
+from ..bridge import EXPERTS
 from .folders import save_path
 from .training import PromptTrainer, loss_graph, train
 from .types import RestorationPromptType
@@ -92,6 +93,15 @@ class UnlockPromptTrain(io.ComfyNode):
                                "error divided by t^2, so small t counts far more; with objective naive its target "
                                "grows like 1/t and training can diverge (the node stops with the last good "
                                "prompt kept)."),
+                io.Combo.Input("expert", options=list(EXPERTS), default="all", optional=True,
+                               tooltip="Two-expert models (Wan 2.2 T2V-A14B) only: all trains on the whole bridge "
+                               "(t from t_min to t0). high_noise trains the high-noise expert (connect it to "
+                               "model) on the times it runs, expert_boundary to t0 (t0 must be above the "
+                               "boundary); low_noise the low-noise expert below the boundary. Restore takes the "
+                               "two prompts on restoration_prompt and high_noise_prompt."),
+                io.Float.Input("expert_boundary", default=0.875, min=0.01, max=0.99, step=0.005, optional=True,
+                               tooltip="With expert high_noise or low_noise: the sigma where the experts switch "
+                               "(0.875 for Wan 2.2 T2V-A14B)."),
             ],
             outputs=[RestorationPromptType.Output(display_name="restoration_prompt"),
                      io.Image.Output(display_name="loss_graph")],
@@ -107,7 +117,8 @@ class UnlockPromptTrain(io.ComfyNode):
     def execute(cls, model, vae, clean_images, degraded_images, steps, learning_rate, batch_size, resolution, t0,
                 seed, mode, objective, restoration_prompt=None, save_name="trained_prompt", checkpoint_every=100,
                 gradient_checkpointing=False, conditioning=None, tokens=0, degradation="", validation_clean=None,
-                validation_degraded=None, overwrite=False, clip=None, loss="x0") -> io.NodeOutput:
+                validation_degraded=None, overwrite=False, clip=None, loss="x0", expert="all",
+                expert_boundary=0.875) -> io.NodeOutput:
         path = save_path(NODE, save_name) if save_name.strip() else None
         if (validation_clean is None) != (validation_degraded is None):
             raise ValueError(f"{NODE}: connect both validation_clean and validation_degraded (a held-out pair), or "
@@ -124,7 +135,7 @@ class UnlockPromptTrain(io.ComfyNode):
                                 seed=seed, node=NODE, init=restoration_prompt, tokens=tokens,
                                 conditioning=conditioning, clip=clip, resolution=resolution,
                                 gradient_checkpointing=gradient_checkpointing, degradation=degradation,
-                                loss=loss)
+                                loss=loss, expert=expert, expert_boundary=expert_boundary)
         settings = {"learning_rate": learning_rate, "batch_size": batch_size, "resolution": resolution,
                     "seed": seed, "gradient_checkpointing": bool(gradient_checkpointing)}
         prompt, before, after = train(trainer, steps, learning_rate, batch_size, checkpoint_every, path, settings)
@@ -132,7 +143,10 @@ class UnlockPromptTrain(io.ComfyNode):
             prompt.source_path = os.path.abspath(path)  # it is that file's content: training it on continues there
         text = (f"{prompt.describe()}. Step {trainer.steps_done}. Held-out loss {before:.6f} -> {after:.6f}"
                 f"{'; saved ' + path if path else ''}.")
-        if validation_clean is not None and validation_degraded is not None:
+        if validation_clean is not None and validation_degraded is not None and expert == "high_noise":
+            text += (" Validation skipped: a high-noise expert's prompt restores only together with the low-noise "
+                     "expert (Restore with high_noise_model and high_noise_prompt).")
+        elif validation_clean is not None and validation_degraded is not None:
             text += " " + _validate(model, vae, prompt, validation_clean, validation_degraded, t0, seed)
         return io.NodeOutput(prompt, loss_graph(trainer.history), ui=ui.PreviewText(text))
 

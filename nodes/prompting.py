@@ -34,7 +34,7 @@ def apply_prompt(model, prompt, strength: float, node: str = APPLY_NODE):
 def prepare(model, restoration_prompt, strength: float = 1.0, conditioning=None, node: str = APPLY_NODE, clip=None):
     """(MODEL, CONDITIONING) ready for the bridge sampler; `node` names the caller in errors."""
     return (apply_prompt(model, restoration_prompt, strength, node),
-            prompt_conditioning(node, restoration_prompt, conditioning, strength, clip))
+            prompt_conditioning(node, restoration_prompt, conditioning, strength, clip, model_info(model).text_width))
 
 
 __all__ = ["apply_prompt", "prepare"]

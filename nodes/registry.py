@@ -3,6 +3,7 @@ from comfy_api.latest import ComfyExtension, io
 
 from .bridge_sampler import UnlockBridgeSampler, UnlockBridgeSigmas
 from .degrade import UnlockDegrade
+from .expert_guider import UnlockExpertGuider
 from .folders import register_model_folders
 from .image_folder import UnlockImageFolder
 from .image_pairs import UnlockImagePairs
@@ -28,6 +29,7 @@ NODES: list[type[io.ComfyNode]] = [
     UnlockDegrade,
     UnlockMetrics,
     UnlockImageFolder,  # appended: ids and order above are a public contract
+    UnlockExpertGuider,
 ]
 
 

@@ -20,7 +20,8 @@ class UnlockRestore(io.ComfyNode):
                         "videos are restored in overlapping windows joined without seams.",
             inputs=[
                 io.Model.Input("model", tooltip="The FLUX or Wan model the restoration prompt was made for "
-                               "(Load Diffusion Model). It is not modified."),
+                               "(Load Diffusion Model). It is not modified. For Wan 2.2 T2V-A14B: the low-noise "
+                               "expert."),
                 io.Vae.Input("vae", tooltip="The VAE of that model: the FLUX VAE (ae.safetensors) for FLUX, the "
                              "Wan VAE for Wan."),
                 RestorationPromptType.Input("restoration_prompt", tooltip="Which degradation to remove: from Load "
@@ -50,6 +51,18 @@ class UnlockRestore(io.ComfyNode):
                                tooltip="Images (or video frames) larger than this many megapixels are VAE-encoded "
                                "and decoded in tiles to save memory. 0 always tiles. Smaller ones use the normal "
                                "VAE, which still falls back to tiles if memory runs out."),
+                io.Model.Input("high_noise_model", optional=True,
+                               tooltip="Two-expert models (Wan 2.2 T2V-A14B) only: the high-noise expert "
+                               "(wan2.2_t2v_high_noise_14B), with the low-noise expert on model. Steps at sigma >= "
+                               "expert_boundary run on it. Used only when t0 is above the boundary (the default "
+                               "t0 0.4 runs on the low-noise expert alone)."),
+                RestorationPromptType.Input("high_noise_prompt", optional=True,
+                                            tooltip="The restoration prompt for the high-noise expert (Train "
+                                            "Restoration Prompt with expert high_noise). Default: "
+                                            "restoration_prompt on both experts."),
+                io.Float.Input("expert_boundary", default=0.875, min=0.01, max=0.99, step=0.005, optional=True,
+                               tooltip="With high_noise_model: the sigma where the experts switch (the high-noise "
+                               "expert runs at sigma >= boundary). 0.875 for Wan 2.2 T2V-A14B."),
             ],
             outputs=[io.Image.Output(display_name="image", tooltip="The restored image(s) or frames: same "
                                      "count, size and channels as the input.")],
@@ -57,9 +70,11 @@ class UnlockRestore(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, vae, restoration_prompt, image, t0, steps, seed, strength=1.0, window_frames=33,
-                overlap_frames=8, tile_vae_above_mp=4.0) -> io.NodeOutput:
+                overlap_frames=8, tile_vae_above_mp=4.0, high_noise_model=None, high_noise_prompt=None,
+                expert_boundary=0.875) -> io.NodeOutput:
         return io.NodeOutput(restore(model, vae, restoration_prompt, image, t0, steps, seed, strength, window_frames,
-                                     overlap_frames, tile_vae_above_mp))
+                                     overlap_frames, tile_vae_above_mp, high_noise_model, high_noise_prompt,
+                                     expert_boundary))
 
 
 __all__ = ["UnlockRestore", "NODE"]

@@ -16,6 +16,7 @@ images too large to sample in one piece; this path only tiles the VAE.
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 
@@ -29,6 +30,7 @@ from ..bridge import time_grid
 from ..imaging import (crop_to, largest_valid_window, max_overlap, merge_channels, pad_frames, pad_to_multiple,
                        plan_windows, split_channels)
 from ..imaging.temporal import blend_window
+from .experts import check_expert_prompt, expert_guider
 from .model_info import model_info
 from .prompting import prepare
 from .sampling import sample_unlock_bridge
@@ -80,8 +82,11 @@ class _Progress:
 
 
 def restore(model, vae, restoration_prompt, image, t0, steps, seed, strength=1.0, window_frames=33,
-            overlap_frames=8, tile_vae_above_mp=4.0) -> torch.Tensor:
-    """The Restore node's whole path: the restored IMAGE batch (same count, size and channels as `image`)."""
+            overlap_frames=8, tile_vae_above_mp=4.0, high_noise_model=None, high_noise_prompt=None,
+            expert_boundary=0.875) -> torch.Tensor:
+    """The Restore node's whole path: the restored IMAGE batch (same count, size and channels as `image`).
+    With `high_noise_model` (two-expert models), `model` is the low-noise expert and the steps at sigma >=
+    expert_boundary run on the high-noise one, with `high_noise_prompt` (default: restoration_prompt)."""
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise _fail(f"expected an IMAGE batch shaped (count, height, width, channels), got {shape}",
@@ -97,11 +102,18 @@ def restore(model, vae, restoration_prompt, image, t0, steps, seed, strength=1.0
         raise _fail(f"the image has {image.shape[-1]} channels; gray (1), gray + alpha (2), RGB (3) and RGBA "
                     "(4) are supported", "Convert it to RGB first")
 
+    if high_noise_prompt is not None and high_noise_model is None:
+        raise _fail("high_noise_prompt is connected but high_noise_model is not",
+                    "Connect the high-noise expert to high_noise_model, or disconnect high_noise_prompt")
+    check_expert_prompt(NODE, restoration_prompt, "low_noise", "restoration_prompt")
     patched, cond = prepare(model, restoration_prompt, strength, node=NODE)  # prompt/model mismatch errors
     spec = model_info(model).family.spec
     _check_vae(model, vae, spec)
 
-    multiple = int(vae.spacial_compression_encode()) * _spatial_patch(model)
+    # The VAE's downscale, or the latent format's where it is coarser (FLUX.2's TAE reports 8 but packs 2 x 2
+    # patches, 16 in all), times the transformer's patch: the sizes that encode and patchify without remainder.
+    latent_ratio = int(getattr(model.get_model_object("latent_format"), "spacial_downscale_ratio", 1) or 1)
+    multiple = math.lcm(int(vae.spacial_compression_encode()), latent_ratio) * _spatial_patch(model)
     h, w = int(image.shape[1]), int(image.shape[2])
     if h < multiple or w < multiple:
         raise _fail(f"the image is {w}x{h} pixels, too small to restore: the smallest this model accepts is "
@@ -112,8 +124,15 @@ def restore(model, vae, restoration_prompt, image, t0, steps, seed, strength=1.0
     padded, _ = pad_to_multiple(rgb, multiple)
     tiled = padded.shape[1] * padded.shape[2] > tile_vae_above_mp * 1e6
     sigmas = time_grid(float(t0), int(steps))
-    guider = comfy.samplers.CFGGuider(patched)  # positive only, as the stock BasicGuider
-    guider.inner_set_conds({"positive": cond})
+    if high_noise_model is None:
+        guider = comfy.samplers.CFGGuider(patched)  # positive only, as the stock BasicGuider
+        guider.inner_set_conds({"positive": cond})
+    else:
+        high_prompt = restoration_prompt if high_noise_prompt is None else high_noise_prompt
+        check_expert_prompt(NODE, high_prompt, "high_noise",
+                            "high_noise_prompt" if high_noise_prompt is not None else "restoration_prompt")
+        high_patched, high_cond = prepare(high_noise_model, high_prompt, strength, node=NODE)
+        guider = expert_guider(NODE, high_patched, high_cond, patched, cond, expert_boundary)
     sampler = comfy.samplers.KSAMPLER(sample_unlock_bridge, extra_options={"node": NODE})  # errors name Restore
     restorer = _Restorer(patched, vae, guider, sampler, sigmas, tiled)
 

@@ -13,12 +13,24 @@ NONFINITE_FIX = ("Usual causes: a strength or prompt too large for the model's d
                  "training (use an earlier checkpoint)")
 
 
-def sample_unlock_bridge(model, x, sigmas, extra_args=None, callback=None, disable=None, node=SAMPLER_NODE):
+class BridgeHandoff:
+    """The bridge state carried from one part of a schedule to the next (two-expert models, nodes/experts.py):
+    the part that runs first stores the state it ends in, the next part starts from it. `t0` is the whole
+    bridge's start, which the update needs in every part."""
+
+    def __init__(self, t0: float):
+        self.t0 = float(t0)
+        self.x = None
+
+
+def sample_unlock_bridge(model, x, sigmas, extra_args=None, callback=None, disable=None, node=SAMPLER_NODE,
+                         handoff: BridgeHandoff | None = None):
     """KSAMPLER sampler function. `x` is the host's start state s0 e + (1 - s0) Y (the bridge start when the
     schedule starts at T0); the degraded latent Y is the sampled LATENT, which KSAMPLER hands over as
     `model.latent_image` (already in the model's latent space). `node` names the node in errors (Restore passes
     its own name through KSAMPLER's extra_options). A non-finite latent or model prediction stops sampling with
-    an error: a NaN output is never returned as a result."""
+    an error: a NaN output is never returned as a result. With `handoff` (KSAMPLER extra_options), `sigmas` is one
+    part of the bridge: it starts from the state the previous part left there, if any, and leaves its own."""
     y = getattr(model, "latent_image", None)
     if y is None or not torch.count_nonzero(y):
         raise ValueError(
@@ -42,7 +54,12 @@ def sample_unlock_bridge(model, x, sigmas, extra_args=None, callback=None, disab
                 f"(t = {at:.4g}), so sampling stopped instead of returning a broken image. {NONFINITE_FIX}.")
         return out
 
-    return sample_bridge(x0_hat, y.to(x), None, sigmas.to(x), x=x, callback=callback)
+    if handoff is None:
+        return sample_bridge(x0_hat, y.to(x), None, sigmas.to(x), x=x, callback=callback)
+    if handoff.x is not None:
+        x = handoff.x.to(x)
+    handoff.x = sample_bridge(x0_hat, y.to(x), None, sigmas.to(x), x=x, callback=callback, t0=handoff.t0)
+    return handoff.x
 
 
-__all__ = ["NONFINITE_FIX", "SAMPLER_NODE", "T0_TOOLTIP", "sample_unlock_bridge"]
+__all__ = ["BridgeHandoff", "NONFINITE_FIX", "SAMPLER_NODE", "T0_TOOLTIP", "sample_unlock_bridge"]

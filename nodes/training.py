@@ -19,7 +19,7 @@ import torch.utils.checkpoint
 import comfy.model_management as mm
 import comfy.utils
 
-from ..bridge import LOSSES, OBJECTIVES, bridge_loss, sample_times
+from ..bridge import LOSSES, OBJECTIVES, bridge_loss, expert_times, sample_times
 from ..prompt_embeds import RestorationPrompt, save_prompt
 from ..prompt_embeds.prompt import PACK_VERSION
 from .conditioning import clip_null_context, encoded_null_context
@@ -144,8 +144,10 @@ class PromptTrainer:
                  t0: float, seed: int, node: str, init: RestorationPrompt | None = None, tokens: int = 0,
                  conditioning=None, resolution: int = 0, t_min: float = 1e-4, t_power: float = 1.0,
                  gradient_checkpointing: bool = False, degradation: str = "", clip=None,
-                 time_index: str | None = None, loss: str = "x0"):
+                 time_index: str | None = None, loss: str = "x0", expert: str = "all",
+                 expert_boundary: float = 0.875):
         self.node, self.mode, self.objective, self.loss_weighting = node, mode, objective, loss
+        self.expert, self.expert_boundary = expert, float(expert_boundary)
         self.t0, self.t_min, self.t_power, self.seed = float(t0), float(t_min), float(t_power), int(seed)
         self.degradation = degradation
         if objective not in OBJECTIVES:
@@ -157,6 +159,7 @@ class PromptTrainer:
         if info.arch is None:
             raise ValueError(unsupported_message(node, info, "Restoration prompts are trained"))
         self.info = info
+        self.t_range = self._time_range(init)
         self.device = mm.get_torch_device()
         self.steps_done = 0
         self.history: list[float] = []
@@ -168,6 +171,10 @@ class PromptTrainer:
                                  f"Set mode to {init.mode}, or start a new prompt (disconnect it).")
             self.steps_done = int(init.provenance.get("training", {}).get("steps_done", 0))
         k = init.tokens if init is not None else (tokens or info.family.spec.tokens)
+        if info.family.spec.pad_left and k != info.family.spec.tokens:
+            raise ValueError(f"{node}: {info.label} always reads exactly {info.family.spec.tokens} text tokens (the "
+                             f"model pads shorter text to that), so a prompt for it has K = "
+                             f"{info.family.spec.tokens}, not {k}. Set tokens to 0 (the default).")
         self.null_context, self.pooled, self.null_source = self._null_context(init, conditioning, k, clip)
         # The network is timed as it will be when restoring: a resumed prompt keeps its own convention; a new one
         # takes the official code's (bridge/time_index.py) where the family has official prompts, else the
@@ -180,7 +187,7 @@ class PromptTrainer:
 
         with torch.inference_mode(False):
             g = torch.Generator().manual_seed(self.seed)
-            width = info.family.spec.text_width if mode == "context" else info.width
+            width = info.text_width if mode == "context" else info.width
             if init is not None:
                 p0 = init.prompt.detach().float().clone()
                 g0 = init.gates.detach().float().clone() if init.gates is not None else None
@@ -215,12 +222,25 @@ class PromptTrainer:
         self.crop = self._latent_crop(vae, resolution)
 
     # -- preparation ---------------------------------------------------------------------------------------
+    def _time_range(self, init) -> tuple[float, float]:
+        """The training times (lowest, highest): the whole bridge, or one expert's part of it."""
+        if self.expert != "all" and self.info.family.spec.expert_boundary is None:
+            raise ValueError(f"{self.node}: expert is {self.expert}, but {self.info.label} ships one model, not a "
+                             "high-noise and a low-noise expert. Set expert to all.")
+        if init is not None and init.expert != self.expert:
+            raise ValueError(f"{self.node}: the prompt to resume from was trained for expert {init.expert}, not "
+                             f"{self.expert}. Set expert to {init.expert}, or start a new prompt.")
+        try:
+            return expert_times(self.expert, self.t0, self.expert_boundary, self.t_min)
+        except ValueError as e:
+            raise ValueError(f"{self.node}: {e}.") from None
+
     def _null_context(self, init, conditioning, k, clip=None):
         if clip is not None:
-            ctx, pooled = clip_null_context(self.node, clip, k, self.info.arch)
+            ctx, pooled = clip_null_context(self.node, clip, k, self.info.arch, self.info.text_width)
             source = "empty text encoded from the connected CLIP"
         elif conditioning is not None:
-            ctx, pooled = encoded_null_context(self.node, conditioning, k, self.info.arch)
+            ctx, pooled = encoded_null_context(self.node, conditioning, k, self.info.arch, self.info.text_width)
             source = "connected text encoding"
         elif init is not None and init.null_context is not None:
             ctx, pooled, source = init.null_context.float(), init.pooled, "resumed prompt"
@@ -228,7 +248,7 @@ class PromptTrainer:
             log.warning("unlock-restore: %s has no empty-text encoding connected; training against a zero null "
                         "context. For real models connect the empty text encoded by the model's text encoder.",
                         self.node)
-            ctx, pooled, source = (torch.zeros(k, self.info.family.spec.text_width), None,
+            ctx, pooled, source = (torch.zeros(k, self.info.text_width), None,
                                    "zeros (no text encoding connected)")
         pooled_width = self.info.family.spec.pooled_width
         if pooled_width is not None and pooled is None:
@@ -267,7 +287,8 @@ class PromptTrainer:
             lefts = torch.randint(0, (w - self.crop) // 2 + 1, (size,), generator=gen) * 2
             x0 = torch.stack([a[..., t:t + self.crop, l:l + self.crop] for a, t, l in zip(x0, tops, lefts)])
             y = torch.stack([a[..., t:t + self.crop, l:l + self.crop] for a, t, l in zip(y, tops, lefts)])
-        t = sample_times(size, self.t0, self.t_min, self.t_power, gen).to(self.device)
+        low, high = self.t_range  # the bridge's T0 stays self.t0: an expert trains on its part of the same bridge
+        t = sample_times(size, high, low, self.t_power, gen).to(self.device)
         noise = torch.randn(x0.shape, generator=gen).to(self.device)
         return x0, y, t, noise
 
@@ -309,7 +330,9 @@ class PromptTrainer:
                 provenance={"degradations": [d.strip() for d in self.degradation.split(",") if d.strip()],
                             "base_model": self.info.describe(), "source": "trained", "pack_version": PACK_VERSION,
                             "training": {**settings, "steps_done": self.steps_done, "objective": self.objective,
-                                         "loss": self.loss_weighting,
+                                         "loss": self.loss_weighting, "expert": self.expert,
+                                         **({"expert_boundary": self.expert_boundary} if self.expert != "all"
+                                            else {}),
                                          "null_context": self.null_source}})
         return p.validate(name=f"{self.node} step {self.steps_done}")
 

@@ -19,7 +19,9 @@ class Arch:
     # Known real models: name -> (hidden width D, block layout). Tiny test models have other widths, so this is
     # used for messages and official import, never to refuse a prompt.
     models: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)
-    text_width: int = TEXT_WIDTH
+    # None: it differs between the models of the family (FLUX.2: 3 x the hidden width of its LLM) and is read
+    # from the loaded model; prompts carry their own, checked against the model when applied.
+    text_width: int | None = TEXT_WIDTH
     # The diffusers scheduler grid whose timestep the official code feeds the network (bridge/time_index.py); None
     # for families without official prompts: their prompts are timed with the continuous t.
     time_grid: str | None = "wan_unipc"
@@ -27,8 +29,12 @@ class Arch:
     # empty text is tokenised to K tokens with this tokenizer option (ComfyUI's T5TokenizerOptions, min_length).
     # None: the encoder masks and zeroes its padding (umT5), so any encoding of >= K tokens cut to K is exact.
     null_length_option: str | None = None
-    # The token streams ComfyUI's tokenizer for this family's text encoder returns (how a CLIP is recognised).
-    text_streams: tuple[str, ...] = ("umt5xxl",)
+    # The token streams ComfyUI's tokenizer for this family's text encoder returns (how a CLIP is recognised): one
+    # tuple per text encoder the family is used with.
+    text_streams: tuple[tuple[str, ...], ...] = (("umt5xxl",),)
+    # The model itself left-pads shorter text with zeros to exactly `tokens` rows (FLUX.2), so K is fixed and an
+    # encoding shorter than K is fitted exactly by zero rows in front.
+    pad_left: bool = False
     # Prompts of one group drive each other's models (Wan 2.1 and 2.2 share one architecture; the shape decides).
     group: str = ""
     # The text encoder as a user loads it in ComfyUI, and as the official code names it (for messages).
@@ -45,6 +51,9 @@ class Arch:
     # Whether the gated injection also adds P itself, unscaled, to an activation (Wan: attn(x, c + P) is gated
     # afterwards), which bounds the largest value a prompt injects from below by max|P|.
     adds_plain_prompt: bool = True
+    # Where a two-expert model of this family switches from its high-noise to its low-noise expert (sigma; the
+    # high-noise expert evaluates t >= boundary), None for families that ship one model (bridge/experts.py).
+    expert_boundary: float | None = None
 
     def model_for(self, width: int, blocks: dict[str, int] | None = None) -> str | None:
         """The known model with this hidden width (and block layout, when given), or None."""
@@ -56,18 +65,30 @@ class Arch:
 
 ARCHS: dict[str, Arch] = {
     "flux": Arch("FLUX", ("double", "single"), 512, {"FLUX.1-dev": (3072, {"double": 19, "single": 38})},
-                 time_grid="flux_euler", null_length_option="t5xxl_min_length", text_streams=("l", "t5xxl"),
+                 time_grid="flux_euler", null_length_option="t5xxl_min_length", text_streams=(("l", "t5xxl"),),
                  group="flux", encoder="t5xxl + clip_l (DualCLIPLoader, type flux)", encoder_name="T5-XXL",
                  pooled_width=POOLED_WIDTH, guidance=1.0, video=False, vae="the FLUX VAE (ae.safetensors)",
                  adds_plain_prompt=False),
     # Chroma (Chroma1-HD, ...): FLUX.1's blocks without per-block modulation, T5-XXL only (no pooled vector, no
     # guidance input), text first; no official prompts, so the Train node makes them and K is FLUX.1's.
     "chroma": Arch("Chroma", ("double", "single"), 512, {"Chroma1-HD": (3072, {"double": 19, "single": 38})},
-                   time_grid=None, null_length_option="t5xxl_min_length", text_streams=("t5xxl",), group="chroma",
+                   time_grid=None, null_length_option="t5xxl_min_length", text_streams=(("t5xxl",),), group="chroma",
                    encoder="t5xxl (Load CLIP, type chroma)", encoder_name="T5-XXL", video=False,
                    vae="the FLUX VAE (ae.safetensors)", adds_plain_prompt=False),
+    # ComfyUI loads each expert of Wan 2.2 T2V-A14B as a WAN21 model (same layout as Wan2.1-T2V-14B); the official
+    # Wan 2.2 code switches experts at sigma 0.875 for text-to-video (0.9 for its image-to-video model).
+    # FLUX.2 (dev, klein 4B / 9B): FLUX.1's block types with global modulation and a gated MLP, an LLM's hidden
+    # states (3 layers concatenated) as text, left-padded by the model to 512 tokens; no pooled vector. No official
+    # prompts (the Train node makes them); guidance 1.0 as the method uses (klein has no guidance input).
+    "flux2": Arch("FLUX.2", ("double", "single"), 512, {}, text_width=None, time_grid=None,
+                  text_streams=(("qwen3_4b",), ("qwen3_8b",), ("mistral3_24b",)), pad_left=True, group="flux2",
+                  encoder="the FLUX.2 text encoder of your model (Load CLIP, type flux2: qwen_3_4b for klein 4B, "
+                          "qwen_3_8b for klein 9B, mistral_3_small for dev)",
+                  encoder_name="Qwen3 / Mistral 3", guidance=1.0, video=False,
+                  vae="the FLUX.2 VAE (flux2-vae.safetensors)", adds_plain_prompt=False),
     "wan21": Arch("Wan 2.1", ("blocks",), 226, {"Wan2.1-T2V-1.3B": (1536, {"blocks": 30}),
-                                               "Wan2.1-T2V-14B": (5120, {"blocks": 40})}, group="wan"),
+                                               "Wan2.1-T2V-14B": (5120, {"blocks": 40})}, group="wan",
+                  expert_boundary=0.875),
     "wan22": Arch("Wan 2.2", ("blocks",), 226, {"Wan2.2-TI2V-5B": (3072, {"blocks": 30}),
                                                "Wan2.2-T2V-A14B": (5120, {"blocks": 40})}, group="wan"),
 }

@@ -90,6 +90,13 @@ class RestorationPrompt:
         return "official" if str(source).startswith("official") else "continuous"
 
     @property
+    def expert(self) -> str:
+        """Which part of a two-expert model's bridge it was trained for (bridge.EXPERTS): 'all' unless the Train
+        node recorded 'high_noise' or 'low_noise'."""
+        training = self.provenance.get("training") if isinstance(self.provenance, dict) else None
+        return str(training.get("expert", "all")) if isinstance(training, dict) else "all"
+
+    @property
     def width(self) -> int:
         return int(self.prompt.shape[1])
 
@@ -122,7 +129,9 @@ class RestorationPrompt:
             raise err("metadata", f"its model family {self.arch!r} is unknown (known: {', '.join(ARCHS)})",
                       f"Use a prompt made for {', '.join(a.label for a in ARCHS.values())}, or update unlock-restore")
         info = ARCHS[self.arch]
-        text = info.text_width  # the family's text-encoder width (the null context and context prompts)
+        # The family's text-encoder width (the null context and context prompts); where it varies between the
+        # family's models (None), the prompt's own, checked against the model when applied.
+        text = info.text_width
         if not isinstance(self.mode, str) or self.mode not in MODES:
             raise err("metadata", f"its mode {self.mode!r} is unknown (known: {', '.join(MODES)})",
                       "Update unlock-restore, or re-export the prompt")
@@ -150,6 +159,12 @@ class RestorationPrompt:
             got = "missing" if p is None else f"of shape {tuple(p.shape)}"
             raise err("shape", f"tensor 'prompt' is {got}; expected (tokens K, width D)", remake)
         K, D = p.shape
+        if text is None:
+            text = D if self.mode == "context" else (self.null_context.shape[-1] if self.null_context is not None
+                                                     and self.null_context.dim() == 2 else None)
+        if info.pad_left and K != info.tokens:
+            raise err("shape", f"tensor 'prompt' has {K} tokens, but {info.label} always reads exactly {info.tokens} "
+                      f"text tokens, so its prompts have K = {info.tokens}", remake)
         if self.mode == "gated":
             if self.gates is None:
                 raise err("shape", "it has no 'gates' tensor but its mode is 'gated' (one gate per block needed)",

@@ -40,6 +40,35 @@ def test_bridge_graph_succeeds(served, arch):
     assert img.ndim == 3 and img.shape[2] == 3 and img.shape[0] >= 16 and img.shape[1] >= 16
 
 
+def test_expert_guider_graph_runs_both_experts(served):
+    """Two experts (the tiny Wan loaded twice, each with its own prompt) in Bridge Expert Guider, the bridge starting
+    above the boundary: it runs through the server, and the high-noise expert's prompt changes the result."""
+    from unlock_restore.prompt_embeds import save_prompt
+
+    server, models = served
+    unet, vae = models["wan21"]
+    save_prompt(tiny_prompt("wan21", seed=5), server.base / "models" / "prompt_embeds" / "tiny_wan21_high.safetensors")
+    single = bridge_graph(unet, vae, "tiny_wan21.safetensors", "odd.png", t0=0.95, steps=4, prefix="api_one_expert")
+    pair = json.loads(json.dumps(single))
+    pair.update({
+        "14": {"class_type": "UNETLoader", "inputs": {"unet_name": unet, "weight_dtype": "default"}},
+        "15": {"class_type": "UnlockPromptLoader", "inputs": {"prompt_name": "tiny_wan21_high.safetensors"}},
+        "16": {"class_type": "UnlockPromptApply", "inputs": {"model": ["14", 0], "restoration_prompt": ["15", 0],
+                                                             "strength": 1.0}},
+        "7": {"class_type": "UnlockExpertGuider", "inputs": {
+            "high_noise_model": ["16", 0], "high_noise_conditioning": ["16", 1], "low_noise_model": ["4", 0],
+            "low_noise_conditioning": ["4", 1], "boundary": 0.875}},
+    })
+    pair["13"]["inputs"]["filename_prefix"] = "api_two_experts"
+    images = []
+    for graph in (single, pair):
+        entry = server.run(graph)
+        assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)
+        (path,) = _outputs(server, entry)
+        images.append(np.asarray(Image.open(path)).astype(np.int16))
+    assert images[0].shape == images[1].shape and np.abs(images[0] - images[1]).max() > 0
+
+
 def test_fp8_weights_compose_with_the_injection(served, tiny_models):
     """fp8 weights kept in fp8 (cast at compute time) under the patched blocks."""
     server, models = served

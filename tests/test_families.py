@@ -11,14 +11,17 @@ import pytest
 import torch
 
 from harness.gradcheck import directional_check
-from harness.reference import make_latent, make_prompt, reference_model, run_model
-from harness.small_models import small_chroma, small_flux, small_wan, small_wan22
+from harness.reference import make_latent, make_prompt, prompt_shape, reference_model, run_model
+from harness.small_models import small_chroma, small_flux, small_flux2, small_taef2, small_wan, small_wan22
 
-# family: (builder, arch, width, blocks, VAE file key, host class it needs)
+# family: (builder, arch, width, blocks, VAE (tiny file key, or a builder), host class it needs)
 ROWS = {
     "flux": (lambda: small_flux(depth=2, single=2), "flux", 64, {"double": 2, "single": 2}, "taesd_flux", "Flux"),
     "chroma": (lambda: small_chroma(depth=2, single=2), "chroma", 64, {"double": 2, "single": 2}, "taesd_flux",
                "Chroma"),
+    # FLUX.2: 128 latent channels (its TAE, taef2, built in-process), text left-padded by the model to 512 tokens.
+    "flux2": (lambda: small_flux2(depth=2, single=2), "flux2", 64, {"double": 2, "single": 2}, small_taef2,
+              "Flux2"),
     "wan21": (lambda: small_wan(), "wan21", 64, {"blocks": 2}, "wan21_vae", "WAN21"),
     # No small Wan 2.2 VAE (48 channels) is built here: the rows' VAE tests skip it, saying so.
     "wan22": (lambda: small_wan22(), "wan22", 64, {"blocks": 2}, None, "WAN22"),
@@ -62,19 +65,25 @@ def _needs_vae(row):
                     "for the tests; detection, injection, sampling and refusal run for it")
 
 
+def _vae(comfy_host, host_models, row):
+    _needs_vae(row)
+    vae = row[5]
+    return vae() if callable(vae) else comfy_host.node("VAELoader")().load_vae(host_models[vae])[0]
+
+
 def _trainer(comfy_host, host_models, row, checkpointing, time_index="continuous", loss="x0"):
     from unlock_restore.nodes.training import PromptTrainer
+    from unlock_restore.prompt_embeds import ARCHS
 
-    _needs_vae(row)
-    _, build, _, _, _, vae_key = row
-    vae = comfy_host.node("VAELoader")().load_vae(host_models[vae_key])[0]
+    _, build, arch, _, _, _ = row
+    vae = _vae(comfy_host, host_models, row)
     g = torch.Generator().manual_seed(0)
     clean = torch.rand(2, 32, 32, 3, generator=g)
     degraded = (0.6 * clean + 0.3 + 0.05 * torch.randn(clean.shape, generator=g)).clamp(0, 1)
     # Continuous timing, as tests/test_training_grad.py explains: the timestep is not a function of P or the gates.
     tr = PromptTrainer(build(), vae, clean, degraded, mode="gated", objective="bridge", t0=0.4, seed=0,
-                       node="family-grad", tokens=4, gradient_checkpointing=checkpointing, time_index=time_index,
-                       loss=loss)
+                       node="family-grad", tokens=prompt_shape(arch)[0] if ARCHS[arch].pad_left else 4,
+                       gradient_checkpointing=checkpointing, time_index=time_index, loss=loss)
     with torch.inference_mode(False), torch.no_grad():
         g = torch.Generator().manual_seed(11)
         tr.prompt.copy_(0.5 * torch.randn(tr.prompt.shape, generator=g))
@@ -88,6 +97,11 @@ def test_gradients_match_finite_differences(comfy_host, host_models, row, checkp
     """Both loss weightings (tests/test_bridge.py checks the velocity one is the x0 error over t^2 per sample)."""
     tr = _trainer(comfy_host, host_models, row, checkpointing, loss=loss)
     batch = tr.batch(2, torch.Generator().manual_seed(5))
+    if loss == "velocity" and row[0] == "flux2":
+        # FLUX.2 reads 512 text tokens beside 4 image tokens, so P moves this loss by ~1e-4 of itself. At the drawn
+        # t = 4e-3 the velocity weight 1/t^2 then leaves float32 differences as rounding noise (7-20 % at every step
+        # from 1e-3 to 0.1); at t = 0.12, 0.31 they agree with autograd within 0.6 % (measured).
+        batch = (batch[0], batch[1], torch.tensor([0.12, 0.31], device=batch[2].device), batch[3])
     g = torch.Generator().manual_seed(3)
     directions = {"P": [torch.randn(tr.prompt.shape, generator=g), torch.zeros_like(tr.gates)]}
     start = 0
@@ -97,7 +111,10 @@ def test_gradients_match_finite_differences(comfy_host, host_models, row, checkp
         directions[f"{kind} gates"] = [torch.zeros_like(tr.prompt), dg]
         start += n
     for name, direction in directions.items():
-        analytic, numeric = directional_check(tr, batch, direction)
+        # FLUX.2's single-block gates move this loss by ~1e-4 of itself per unit: at a 1e-2 step the float32
+        # difference is rounding noise (3-8 %); at 3e-2..1e-1 it converges on autograd (measured 0.6 %).
+        eps = 5e-2 if row[0] == "flux2" and "gates" in name else 1e-2
+        analytic, numeric = directional_check(tr, batch, direction, eps=eps)
         assert abs(numeric) > 1e-6, f"{name}: the loss does not depend on it"
         rel = abs(analytic - numeric) / abs(numeric)
         assert rel < 2e-2, f"{row[0]} {name}: autograd {analytic:.6g} vs finite differences {numeric:.6g} ({rel:.2%})"
@@ -146,9 +163,8 @@ def test_apply_and_bridge_sampler_in_sampler_custom_advanced(comfy_host, row):
 def test_restore(comfy_host, host_models, row):
     from unlock_restore.prompt_embeds import ARCHS
 
-    _needs_vae(row)
-    _, build, arch, width, blocks, vae_key = row
-    vae = comfy_host.node("VAELoader")().load_vae(host_models[vae_key])[0]
+    _, build, arch, width, blocks, _ = row
+    vae = _vae(comfy_host, host_models, row)
     frames = 5 if ARCHS[arch].video else 2  # a clip of 4k + 1 frames, or two images
     image = torch.rand(frames, 40, 56, 3, generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():  # as the host runs a node

@@ -1,11 +1,11 @@
 """Tier 2 (in-process host): the pack classifies a MODEL by its exact host class and sampling type, and refuses the
-families it does not support (FLUX.2, Chroma Radiance, Wan VACE, ...) in Apply, Restore and Train with a message that
+families it does not support (LongCat-Image, Chroma Radiance, Wan VACE, ...) in Apply, Restore and Train with a message that
 names the family and what is supported, instead of a confusing width error or a failure deep inside the model."""
 import pytest
 import torch
 
 from harness.reference import make_prompt
-from harness.small_models import small_chroma, small_flux, small_flux2, small_wan, small_wan_variant
+from harness.small_models import small_chroma, small_flux, small_wan, small_wan_variant
 
 SUPPORTED_WORDS = ("FLUX.1", "Wan 2.1 / 2.2 text-to-video")
 
@@ -39,14 +39,18 @@ def _assert_refused(comfy_host, model, prompt, family):
         assert "width" not in msg, msg  # not the confusing shape error a subclass used to get
 
 
-def test_flux2_is_refused_by_name(comfy_host):
+def test_longcat_image_is_refused_by_name(comfy_host):
+    """FLUX.2 is supported (tests/test_families.py); LongCat-Image, another subclass of Flux whose text stream is
+    laid out differently, is another family."""
     import comfy.model_base
 
-    if not hasattr(comfy.model_base, "Flux2"):
-        pytest.skip("FLUX.2 SKIPPED: this host (ComfyUI < 0.8) has no FLUX.2 class; the test runs on v0.20.1")
-    model = small_flux2()
-    assert isinstance(model.model, comfy.model_base.Flux)  # the subclass an isinstance check let through
-    _assert_refused(comfy_host, model, make_prompt("flux", 64, {"double": 1, "single": 1}), "FLUX.2 (Flux2, flux2)")
+    if not hasattr(comfy.model_base, "LongCatImage"):
+        pytest.skip("LONGCAT-IMAGE SKIPPED: this host has no LongCatImage class; the test runs on v0.20.1")
+    model = small_flux()
+    model.model.__class__ = comfy.model_base.LongCatImage
+    assert isinstance(model.model, comfy.model_base.Flux)  # the subclass an isinstance check would let through
+    _assert_refused(comfy_host, model, make_prompt("flux", 64, {"double": 2, "single": 2}),
+                    "LongCat-Image (LongCatImage")
 
 
 @pytest.mark.parametrize("cls", ["WAN21_Vace", "WAN21_Camera"])

@@ -82,7 +82,10 @@ def test_schema_contract(node):
     schema = node.define_schema()
     names = [i.id for i in schema.inputs]
     assert names[:7] == ["model", "vae", "restoration_prompt", "image", "t0", "steps", "seed"]
-    assert names[7:] == ["strength", "window_frames", "overlap_frames", "tile_vae_above_mp"]
+    assert names[7:11] == ["strength", "window_frames", "overlap_frames", "tile_vae_above_mp"]
+    # Appended for two-expert models, optional so saved workflows load unchanged.
+    assert names[11:] == ["high_noise_model", "high_noise_prompt", "expert_boundary"]
+    assert all(i.optional for i in schema.inputs[11:])
     assert all(i.tooltip for i in schema.inputs), "every input needs a tooltip"
     assert schema.category == "unlock-restore" and schema.display_name == NODE
 

@@ -31,13 +31,17 @@ WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"  # models/text_encod
 FLUX_T5 = "t5xxl_fp16.safetensors"            # models/text_encoders
 FLUX_CLIP_L = "clip_l.safetensors"            # models/text_encoders
 CHROMA_UNET = "Chroma1-HD.safetensors"         # models/diffusion_models (Chroma uses FLUX's VAE and T5-XXL)
+# Wan 2.2 T2V-A14B: two experts (models/diffusion_models), with the Wan 2.1 VAE.
+WAN22_HIGH = "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"
+WAN22_LOW = "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors"
 MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
                WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders",
-               CHROMA_UNET: "diffusion_models"}
+               CHROMA_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models", WAN22_LOW: "diffusion_models"}
 # Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file (tests, demo, soak). umT5 has
 # one (umt5xxl_tiny), but not every host's Load CLIP can load it (tools/tiny_models.py says why).
 TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae",
-                 FLUX_T5: "t5xxl_tiny", FLUX_CLIP_L: "clip_l_tiny", CHROMA_UNET: "chroma"}
+                 FLUX_T5: "t5xxl_tiny", FLUX_CLIP_L: "clip_l_tiny", CHROMA_UNET: "chroma",
+                 WAN22_HIGH: "wan21_t2v", WAN22_LOW: "wan21_t2v"}  # A14B experts load as Wan 2.1-type models
 OFFICIAL = ("blur", "haze", "lowlight", "rain", "snow")  # the released Wan prompts, wan_<name>.pt
 
 _SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an fp8 copy with weight_dtype "
@@ -47,6 +51,14 @@ _SETUP_WAN = (f"**Models**: `{WAN_UNET}` in `models/diffusion_models`, `{WAN_VAE
               "encoder is needed once the official prompts are imported (workflow *wan_import_official_prompts*).")
 _SETUP_CHROMA = (f"**Models**: `{CHROMA_UNET}` in `models/diffusion_models` (or an fp8 / GGUF copy), `{FLUX_VAE}` "
                  "(FLUX's VAE) in `models/vae`.")
+_SETUP_A14B = (f"**Models**: the two experts of Wan2.2-T2V-A14B, `{WAN22_HIGH}` and `{WAN22_LOW}`, in "
+               f"`models/diffusion_models`, and `{WAN_VAE}` (A14B uses the Wan 2.1 VAE) in `models/vae`. There are "
+               "no official Wan 2.2 prompts: *wan22_a14b_train_prompts* makes one per expert.")
+_A14B_T0 = ("**Two experts**: the high-noise expert runs every step at sigma >= `expert_boundary` (0.875, the "
+            "official switch), the low-noise expert the rest, as one bridge. This workflow starts the bridge at "
+            "`t0` 0.9, so both run: for heavy degradations. At `t0` 0.875 or below (0.4 is the paper's default) "
+            "only the low-noise expert runs and the high-noise prompt is not needed; a prompt is trained for the "
+            "`t0` it is used with, so train again (or lower both) to change it.")
 _SAMPLES = "**Sample input**: copy `custom_nodes/unlock-restore/workflows/inputs/*` into `ComfyUI/input`."
 
 
@@ -54,10 +66,18 @@ def _node(class_type: str, title: str, **inputs) -> dict:
     return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
 
 
-def _restore(model, vae, prompt, image, *, seed: int = 0, window: int = 33, overlap: int = 8) -> dict:
+def _restore(model, vae, prompt, image, *, seed: int = 0, window: int = 33, overlap: int = 8, t0: float = 0.4,
+             **experts) -> dict:
     return _node("UnlockRestore", "Restore (Bridge)", model=model, vae=vae, restoration_prompt=prompt, image=image,
-                 t0=0.4, steps=20, seed=seed, strength=1.0, window_frames=window, overlap_frames=overlap,
-                 tile_vae_above_mp=4.0)
+                 t0=t0, steps=20, seed=seed, strength=1.0, window_frames=window, overlap_frames=overlap,
+                 tile_vae_above_mp=4.0, **experts)
+
+
+def _a14b_restore(model_low, vae, prompt_low, image, model_high, prompt_high) -> dict:
+    """Restore with both experts of Wan 2.2 A14B (the low-noise one on `model`), the bridge starting above the
+    boundary."""
+    return _restore(model_low, vae, prompt_low, image, t0=0.9, high_noise_model=model_high,
+                    high_noise_prompt=prompt_high, expert_boundary=0.875)
 
 
 def _image_restore(unet: str, unet_title: str, prompt_file: str, prefix: str) -> dict:
@@ -179,6 +199,60 @@ def chroma_restore_image() -> dict:
     return _image_restore(CHROMA_UNET, "Load Chroma1-HD", "my_chroma_haze.safetensors", "chroma_restored")
 
 
+def _a14b_experts() -> dict:
+    return {"1": _node("UNETLoader", "Load Wan2.2-T2V-A14B high-noise expert", unet_name=WAN22_HIGH,
+                       weight_dtype="default"),
+            "2": _node("UNETLoader", "Load Wan2.2-T2V-A14B low-noise expert", unet_name=WAN22_LOW,
+                       weight_dtype="default"),
+            "3": _node("VAELoader", "Load Wan VAE", vae_name=WAN_VAE)}
+
+
+def _expert_train(title: str, model: list, expert: str, save_name: str) -> dict:
+    return _node("UnlockPromptTrain", title, model=model, vae=["3", 0], clean_images=["4", 0],
+                 degraded_images=["5", 0], steps=500, learning_rate=0.001, batch_size=1, resolution=256, t0=0.9,
+                 seed=0, mode="gated", objective="bridge", save_name=save_name, checkpoint_every=100,
+                 gradient_checkpointing=True, tokens=0, degradation="rain", overwrite=False, loss="x0",
+                 expert=expert, expert_boundary=0.875)
+
+
+def wan22_a14b_train_prompts() -> dict:
+    """One prompt per expert, each trained on its part of the bridge, then the held-out photo restored with both
+    and scored."""
+    return {
+        **_a14b_experts(),
+        "4": _node("UnlockImageFolder", "Clean photos (input/unlock_clean_photos)", folder="unlock_clean_photos",
+                   width=512, height=512, fit="crop", order="name", seed=0, max_images=0),
+        "5": _degrade("Make degraded copies", ["4", 0], "rain", 0.5, seed=0),
+        "6": _node("LoadImage", "Held-out photo (not in the folder)", image="unlock_validation_photo.png"),
+        "7": _degrade("Degrade held-out photo", ["6", 0], "rain", 0.5, seed=1),
+        "8": _expert_train("Train the low-noise expert's prompt", ["2", 0], "low_noise", "my_wan22_a14b_rain_low"),
+        "9": _expert_train("Train the high-noise expert's prompt", ["1", 0], "high_noise",
+                           "my_wan22_a14b_rain_high"),
+        "10": _node("PreviewImage", "Loss (low-noise expert)", images=["8", 1]),
+        "11": _node("PreviewImage", "Loss (high-noise expert)", images=["9", 1]),
+        "12": _a14b_restore(["2", 0], ["3", 0], ["8", 0], ["7", 0], ["1", 0], ["9", 0]),
+        "13": _node("SaveImage", "Held-out photo restored", images=["12", 0],
+                    filename_prefix="unlock/my_wan22_a14b_rain"),
+        "14": _node("UnlockMetrics", "Score against the clean photo", restored=["12", 0], reference=["6", 0],
+                    y_channel=False, resize_to_512=False),
+    }
+
+
+def wan22_a14b_restore_video() -> dict:
+    return {
+        **_a14b_experts(),
+        "4": _node("UnlockPromptLoader", "Low-noise expert's prompt", prompt_name="my_wan22_a14b_rain_low.safetensors"),
+        "5": _node("UnlockPromptLoader", "High-noise expert's prompt",
+                   prompt_name="my_wan22_a14b_rain_high.safetensors"),
+        "10": _node("LoadVideo", "Degraded video", file="unlock_rainy_clip.mp4"),
+        "11": _node("GetVideoComponents", "Frames, audio, fps", video=["10", 0]),
+        "12": _a14b_restore(["2", 0], ["3", 0], ["4", 0], ["11", 0], ["1", 0], ["5", 0]),
+        "13": _node("CreateVideo", "Restored video", images=["12", 0], fps=["11", 2], audio=["11", 1]),
+        "14": _node("SaveVideo", "Save restored", video=["13", 0], filename_prefix="unlock/wan22_a14b_restored",
+                    format="auto", codec="auto"),
+    }
+
+
 def wan_import_official_prompts() -> dict:
     graph = {"1": _node("CLIPLoader", "Load umt5 (Wan text encoder)", clip_name=WAN_TEXT_ENCODER, type="wan",
                         device="default")}
@@ -271,6 +345,28 @@ WORKFLOWS: dict[str, dict] = {
                 "`models/prompt_embeds`, trained with *chroma_train_prompt* (a prompt made for FLUX.1 is refused: "
                 "the weights differ).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, "
                 "`strength` 1.0. " + _SAMPLES,
+    },
+    "wan22_a14b_train_prompts": {
+        "title": "Train restoration prompts for both experts (Wan2.2-T2V-A14B)",
+        "build": wan22_a14b_train_prompts,
+        "note": "# Train a prompt for each Wan 2.2 A14B expert\n\nPhotos train Wan as one-frame videos. Put them "
+                "in `ComfyUI/input/unlock_clean_photos`; Degrade Image makes rainy copies. Each Train node trains "
+                "one expert on the part of the bridge it runs when restoring (`expert`: low_noise below sigma "
+                "0.875, high_noise from 0.875 to `t0`); both experts stay frozen.\n\n" + _SETUP_A14B + "\n\n"
+                + _A14B_T0 + "\n\nSaves `models/prompt_embeds/my_wan22_a14b_rain_low.safetensors` and "
+                "`..._high.safetensors` (checkpoints every 100 steps), restores the held-out photo with both and "
+                "scores it on Metrics. Use them in *wan22_a14b_restore_video*. Memory: 14 B parameters per expert; "
+                "gradient checkpointing is on (not measured here: no such card on the test machines).",
+    },
+    "wan22_a14b_restore_video": {
+        "title": "Restore a video with both experts (Wan2.2-T2V-A14B)",
+        "build": wan22_a14b_restore_video,
+        "note": "# Restore a video with Wan2.2-T2V-A14B\n\n" + _SETUP_A14B + " No text encoder is needed: the "
+                "prompt files carry their empty-text encoding.\n\n**Prompts**: `my_wan22_a14b_rain_low` on "
+                "Restore's `restoration_prompt` (the low-noise expert, on `model`) and `my_wan22_a14b_rain_high` "
+                "on `high_noise_prompt` (the high-noise expert, on `high_noise_model`), from "
+                "*wan22_a14b_train_prompts*.\n\n" + _A14B_T0 + " Long videos are restored in windows as in "
+                "*wan_restore_video*. " + _SAMPLES,
     },
     "wan_import_official_prompts": {
         "title": "Import the official Wan prompts",

@@ -35,6 +35,10 @@ class Family:
         """(hidden width D, block counts by `Arch.block_keys`) of a diffusion model."""
         raise NotImplementedError
 
+    def text_width(self, dm) -> int | None:
+        """The width of the text encoding a diffusion model reads (`Arch.text_width` unless it varies)."""
+        return self.spec.text_width
+
     def block_modules(self, dm) -> dict[str, list]:
         """The transformer blocks of a diffusion model by `Arch.block_keys`, in host order."""
         raise NotImplementedError

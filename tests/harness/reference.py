@@ -6,8 +6,19 @@ import torch.nn.functional as F
 
 K = 8
 # The families whose blocks are FLUX.1's (double: text-stream qkv input; single: linear1 on the first K tokens).
-FLUX_BLOCKS = ("flux", "chroma")
+FLUX_BLOCKS = ("flux", "chroma", "flux2")
 IMAGE_ARCHS = FLUX_BLOCKS
+# The text width of harness.small_models.small_flux2 (FLUX.2's varies with its LLM; the real ones are 7680-15360).
+SMALL_FLUX2_TEXT = 96
+LATENT_CHANNELS = {"wan22": 48, "flux2": 128}  # Wan 2.2 TI2V-5B's VAE; FLUX.2's (32 x 2 x 2 patches); else 16
+
+
+def prompt_shape(arch):
+    """(K, text width) of a test prompt: FLUX.2 always reads 512 text tokens (the model pads to that)."""
+    from unlock_restore.prompt_embeds import ARCHS
+
+    spec = ARCHS[arch]
+    return (spec.tokens if spec.pad_left else K), (spec.text_width or SMALL_FLUX2_TEXT)
 
 
 def make_prompt(arch, width, blocks, seed=0, **kw):
@@ -15,15 +26,16 @@ def make_prompt(arch, width, blocks, seed=0, **kw):
 
     g = torch.Generator().manual_seed(seed)
     n = sum(blocks.values())
-    return RestorationPrompt(prompt=0.5 * torch.randn(K, width, generator=g), gates=torch.randn(n, generator=g),
+    k, text = prompt_shape(arch)
+    return RestorationPrompt(prompt=0.5 * torch.randn(k, width, generator=g), gates=torch.randn(n, generator=g),
                              mode="gated", arch=arch, blocks=blocks,
-                             null_context=0.1 * torch.randn(K, 4096, generator=g),
+                             null_context=0.1 * torch.randn(k, text, generator=g),
                              pooled=0.1 * torch.randn(768, generator=g) if arch == "flux" else None, **kw)
 
 
 def make_latent(arch, seed=1):
     g = torch.Generator().manual_seed(seed)
-    channels = 48 if arch == "wan22" else 16  # Wan 2.2 TI2V-5B: the Wan 2.2 VAE's 48 latent channels
+    channels = LATENT_CHANNELS.get(arch, 16)
     return torch.randn((1, channels, 8, 8) if arch in IMAGE_ARCHS else (1, channels, 1, 8, 8), generator=g)
 
 
@@ -62,9 +74,10 @@ def reference_model(patcher, prompt, strength=1.0):
 
             def fwd(x, lin=lin, D=D, g=a[nd + j]):
                 x_txt = x.clone()
-                x_txt[:, :K] = x_txt[:, :K] + s * g * P.to(x)
-                qkv = F.linear(x_txt, lin.weight[:3 * D], lin.bias[:3 * D])
-                mlp = F.linear(x, lin.weight[3 * D:], lin.bias[3 * D:])
+                x_txt[:, :P.shape[0]] = x_txt[:, :P.shape[0]] + s * g * P.to(x)
+                bias = (None, None) if lin.bias is None else (lin.bias[:3 * D], lin.bias[3 * D:])  # FLUX.2: none
+                qkv = F.linear(x_txt, lin.weight[:3 * D], bias[0])
+                mlp = F.linear(x, lin.weight[3 * D:], bias[1])
                 return torch.cat([qkv, mlp], dim=-1)
             lin.forward = fwd
     else:

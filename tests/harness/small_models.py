@@ -110,6 +110,24 @@ def small_flux2(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 1,
     return _patcher(comfy.supported_models.Flux2(unet), seed)
 
 
+def small_taef2(seed: int = 0):
+    """FLUX.2's tiny autoencoder (the host's TAESD with 128 latent channels: 32 channels in 2 x 2 patches, what
+    VAELoader builds for `taef2`), seeded weights with the tiny-model recipe's gains, built in-process: only hosts
+    that have FLUX.2 have it."""
+    import comfy.sd
+    import comfy.taesd.taesd
+
+    from .host import load_tool
+
+    tiny = load_tool("tiny_models")
+    module = comfy.taesd.taesd.TAESD(latent_channels=128)
+    sd = {k: tiny.init_tensor(k, tuple(v.shape), seed, "taesd_flux", tiny.gain_for("taesd_flux", k))
+          for k, v in module.state_dict().items() if k not in ("vae_scale", "vae_shift")}
+    vae = comfy.sd.VAE(sd=sd, metadata={"tae_latent_channels": 128})
+    vae.throw_exception_if_invalid()
+    return vae
+
+
 def small_wan_variant(class_name: str, seed: int = 0):
     """small_wan's weights under another comfy.model_base class of the Wan family (e.g. WAN21_Vace): a model the
     pack must classify by its exact class, whatever it inherits."""
