@@ -12,6 +12,8 @@ import copy
 
 import torch
 
+from ..prompt_embeds.prompt import gated_peak
+
 _SUBCLASSES: dict[tuple[type, type], type] = {}
 
 
@@ -60,10 +62,7 @@ class PromptState:
         # largest s |a_l| max|P| (and max|P| where P enters unscaled) must fit the dtype the model runs in, so a
         # prompt that would overflow it stops here, by name.
         p, gates = self.prompts[self.active]
-        peak_p = float(p.detach().double().abs().max()) if p.numel() else 0.0
-        peak = abs(self.strength) * float(gates.detach().double().abs().max()) * peak_p if gates.numel() else 0.0
-        if self.adds_plain_prompt:
-            peak = max(peak, peak_p)
+        peak = gated_peak(p, gates, self.strength, self.adds_plain_prompt)
         if not torch.isfinite(cast).all() or not peak < float(torch.finfo(cast.dtype).max):
             raise FloatingPointError(
                 f"{self.node}: the restoration prompt (x gate x strength {self.strength}) overflows "

@@ -28,6 +28,16 @@ def default_provenance() -> dict:
             "source": "trained"}
 
 
+def gated_peak(prompt: torch.Tensor, gates: torch.Tensor, strength: float, adds_plain_prompt: bool) -> float:
+    """The largest magnitude a gated prompt adds to a model's activations, in float64 (exact where the model's
+    dtype would overflow): |s| max|a| max|P|, and at least max|P| where the family also adds P itself, unscaled
+    (Wan: attn(x, c + P) is gated afterwards). Shared by the file check before a run and the injection's own
+    check of every cast copy."""
+    peak_p = float(prompt.detach().double().abs().max()) if prompt.numel() else 0.0
+    scaled = abs(float(strength)) * float(gates.detach().double().abs().max()) * peak_p if gates.numel() else 0.0
+    return max(scaled, peak_p) if adds_plain_prompt else scaled
+
+
 @dataclass(eq=False)  # eq=False: `==` on tensors is element-wise, so a generated __eq__ would be meaningless
 class RestorationPrompt:
     """A learned restoration prompt.
@@ -72,11 +82,9 @@ class RestorationPrompt:
         exact where the model's dtype would overflow): |s| max|a| max|P| for gated FLUX (and at least max|P| for
         gated Wan, whose P enters the context unscaled), max|c| + |s| max|P| for context (c the null context).
         Compared with the dtype the model computes in before it runs."""
-        peak_p = float(self.prompt.detach().double().abs().max()) if self.prompt.numel() else 0.0
         if self.mode == "gated" and self.gates is not None and self.gates.numel():
-            scaled = abs(float(strength)) * float(self.gates.detach().double().abs().max()) * peak_p
-            # Wan adds P itself to the context (attn(x, c + P)) and gates the result: P enters unscaled too.
-            return max(scaled, peak_p) if ARCHS[self.arch].adds_plain_prompt else scaled
+            return gated_peak(self.prompt, self.gates, strength, ARCHS[self.arch].adds_plain_prompt)
+        peak_p = float(self.prompt.detach().double().abs().max()) if self.prompt.numel() else 0.0
         base = float(self.null_context.detach().double().abs().max()) if self.null_context is not None else 0.0
         return base + abs(float(strength)) * peak_p
 
