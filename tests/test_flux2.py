@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from harness.reference import SMALL_FLUX2_TEXT, make_prompt, run_model
-from harness.small_models import small_flux2, small_taef2
+from harness.small_models import small_flux2, small_klein_clip, small_taef2
 
 BLOCKS = {"double": 2, "single": 2}
 
@@ -62,3 +62,27 @@ def test_train_keeps_k_at_512(comfy_host, flux2):
     prompt = tr.snapshot({})
     assert prompt.prompt.shape == (512, 64) and prompt.null_context.shape == (512, SMALL_FLUX2_TEXT)
     assert prompt.time_index == "continuous" and prompt.pooled is None
+
+
+def test_the_null_context_from_the_flux2_text_encoder(comfy_host, flux2, tiny_models):
+    """Load CLIP (type flux2)'s klein encoder, small: Apply and Train encode the empty text with it (the host's
+    template and 512-token padding), and FLUX.1's pair on a FLUX.2 prompt is refused by name."""
+    from unlock_restore.nodes.training import PromptTrainer
+
+    from harness.host import load_tool
+
+    clip = small_klein_clip()
+    own = clip.encode_from_tokens(clip.tokenize(""), return_dict=True)["cond"]
+    assert own.shape == (1, 512, SMALL_FLUX2_TEXT)
+    prompt = make_prompt("flux2", 64, BLOCKS)
+    _, cond = comfy_host.node("UnlockPromptApply").execute(model=flux2, restoration_prompt=prompt, strength=1.0,
+                                                           clip=clip).result
+    assert torch.equal(cond[0][0], own.float()) and not torch.equal(cond[0][0][0], prompt.null_context)
+    img = torch.rand(2, 32, 32, 3)
+    tr = PromptTrainer(flux2, small_taef2(), img, img, mode="gated", objective="bridge", t0=0.4, seed=0,
+                       node="Train Restoration Prompt", clip=clip)
+    assert torch.equal(tr.snapshot({}).null_context, own[0].float())
+    pair = load_tool("tiny_models").standin_clip([tiny_models["clip_l_tiny"], tiny_models["t5xxl_tiny"]])
+    with pytest.raises(ValueError, match=r"the connected CLIP is not FLUX.2's text encoder \(its tokenizer gives l, "
+                                         r"t5xxl token streams, FLUX.2's gives qwen3_4b or qwen3_8b or mistral3_24b\)"):
+        comfy_host.node("UnlockPromptApply").execute(model=flux2, restoration_prompt=prompt, strength=1.0, clip=pair)

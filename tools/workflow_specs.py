@@ -68,9 +68,10 @@ def _node(class_type: str, title: str, **inputs) -> dict:
 
 def _restore(model, vae, prompt, image, *, seed: int = 0, window: int = 33, overlap: int = 8, t0: float = 0.4,
              **experts) -> dict:
+    # expert_boundary is a widget: the editor saves it on every Restore, so the API twin does too.
     return _node("UnlockRestore", "Restore (Bridge)", model=model, vae=vae, restoration_prompt=prompt, image=image,
                  t0=t0, steps=20, seed=seed, strength=1.0, window_frames=window, overlap_frames=overlap,
-                 tile_vae_above_mp=4.0, **experts)
+                 tile_vae_above_mp=4.0, **{"expert_boundary": 0.875, **experts})
 
 
 def _a14b_restore(model_low, vae, prompt_low, image, model_high, prompt_high) -> dict:
@@ -170,7 +171,8 @@ def _train(unet: str, vae: str, title: str, degradation: str, strength: float, s
                    clean_images=["3", 0], degraded_images=["4", 0], steps=500, learning_rate=0.001, batch_size=1,
                    resolution=resolution, t0=0.4, seed=0, mode="gated", objective="bridge", save_name=save_name,
                    checkpoint_every=100, gradient_checkpointing=checkpointing, tokens=0, degradation=degradation,
-                   validation_clean=["5", 0], validation_degraded=["6", 0], overwrite=False, loss="x0"),
+                   validation_clean=["5", 0], validation_degraded=["6", 0], overwrite=False, loss="x0", expert="all",
+                   expert_boundary=0.875),
         "8": _node("PreviewImage", "Loss", images=["7", 1]),
         "9": _restore(["1", 0], ["2", 0], ["7", 0], ["6", 0]),
         "10": _node("SaveImage", "Held-out photo restored", images=["9", 0], filename_prefix=f"unlock/{save_name}"),

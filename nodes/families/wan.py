@@ -2,7 +2,8 @@
 
 Injection (method.md, "Injection"): cross_attn(x, c) + s a_l cross_attn(x, c + P), c the context after Wan's text
 projection. ComfyUI loads the Wan 2.2 A14B experts as WAN21 models; 2.1 and 2.2 prompts share one group (the
-shape decides), and the TI2V-5B model is WAN22.
+shape decides), and the TI2V-5B model is WAN22. The A14B expert switch (sigma 0.875) is the wan21 Arch's
+`expert_boundary`; the two-expert sampling that uses it is nodes/experts.py (any family whose Arch sets one).
 """
 from __future__ import annotations
 

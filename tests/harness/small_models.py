@@ -128,6 +128,41 @@ def small_taef2(seed: int = 0):
     return vae
 
 
+def small_klein_clip(seed: int = 0, hidden: int = 32):
+    """FLUX.2 klein 4B's text encoder as Load CLIP (type flux2) builds it, with the host's own tokenizer
+    (KleinTokenizer: the chat template, padded to 512 tokens), TE class (Flux2TEModel: hidden states of layers 9, 18
+    and 27 concatenated) and Qwen3 class, only narrower (`hidden` wide, one head; 36 layers as the real one), so it
+    encodes 3 x `hidden` wide text: small_flux2's 96 by default. Seeded weights; built in-process (the loader reads
+    sizes from the file but has no smaller Qwen3 config)."""
+    import comfy.sd
+    import comfy.sd1_clip
+    import comfy.text_encoders.flux as flux
+    import comfy.text_encoders.llama as llama
+
+    small = {"hidden_size": hidden, "intermediate_size": 2 * hidden, "num_attention_heads": 1,
+             "num_key_value_heads": 1}
+
+    class SmallQwen3(flux.Qwen3_4BModel):
+        def __init__(self, device="cpu", layer=[9, 18, 27], layer_idx=None, dtype=None, attention_mask=True,
+                     model_options={}):
+            comfy.sd1_clip.SDClipModel.__init__(
+                self, device=device, layer=layer, layer_idx=layer_idx, textmodel_json_config=dict(small), dtype=dtype,
+                special_tokens={"pad": 151643}, layer_norm_hidden_state=False, model_class=llama.Qwen3_4B,
+                enable_attention_masks=attention_mask, return_attention_masks=attention_mask,
+                model_options=model_options)
+
+    class SmallKleinTE(flux.Flux2TEModel):
+        def __init__(self, device="cpu", dtype=None, model_options={}):
+            super().__init__(device=device, dtype=dtype, name="qwen3_4b", model_options=model_options,
+                             clip_model=SmallQwen3)
+
+    target = type("SmallKleinTarget", (), {})()
+    target.params, target.clip, target.tokenizer = {}, SmallKleinTE, flux.KleinTokenizer
+    clip = comfy.sd.CLIP(target, parameters=0)
+    seeded_init(clip.cond_stage_model, seed)
+    return clip
+
+
 def small_wan_variant(class_name: str, seed: int = 0):
     """small_wan's weights under another comfy.model_base class of the Wan family (e.g. WAN21_Vace): a model the
     pack must classify by its exact class, whatever it inherits."""
