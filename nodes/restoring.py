@@ -60,7 +60,7 @@ def _check_vae(model, vae, spec):
     """The VAE fits the model: video or image as the family (`spec`, an Arch) is, and its latent channels."""
     latent_format = model.get_model_object("latent_format")
     vae_video = getattr(vae, "latent_dim", 2) == 3
-    if vae_video != spec.video or getattr(vae, "latent_channels", None) != latent_format.latent_channels:
+    if vae_video != spec.vae_is_video or getattr(vae, "latent_channels", None) != latent_format.latent_channels:
         kind = "a video VAE" if vae_video else "an image VAE"
         raise _fail(f"the connected VAE ({kind}, {getattr(vae, 'latent_channels', '?')} latent channels) does not "
                     f"match the {spec.label} model ({latent_format.latent_channels} latent channels)",
@@ -134,7 +134,7 @@ def restore(model, vae, restoration_prompt, image, t0, steps, seed, strength=1.0
         high_patched, high_cond = prepare(high_noise_model, high_prompt, strength, node=NODE)
         guider = expert_guider(NODE, high_patched, high_cond, patched, cond, expert_boundary)
     sampler = comfy.samplers.KSAMPLER(sample_unlock_bridge, extra_options={"node": NODE})  # errors name Restore
-    restorer = _Restorer(patched, vae, guider, sampler, sigmas, tiled)
+    restorer = _Restorer(patched, vae, guider, sampler, sigmas, tiled, frame_per_image=spec.vae_is_video)
 
     if spec.video:
         out = restorer.video(padded, seed, window_frames, overlap_frames)
@@ -146,13 +146,21 @@ def restore(model, vae, restoration_prompt, image, t0, steps, seed, strength=1.0
 
 
 class _Restorer:
-    def __init__(self, model, vae, guider, sampler, sigmas, tiled: bool):
+    def __init__(self, model, vae, guider, sampler, sigmas, tiled: bool, frame_per_image: bool = False):
         self.model, self.vae, self.guider, self.sampler, self.sigmas = model, vae, guider, sampler, sigmas
         self.tiled = tiled
+        # Images through a video VAE (Qwen-Image's is Wan 2.1's): it reads a batch as the frames of one clip, so
+        # each image is encoded on its own, as a one-frame clip (a latent batch of (n, C, 1, h, w)).
+        self.frame_per_image = frame_per_image
         self.steps = int(sigmas.shape[-1]) - 1
 
     # -- building blocks -------------------------------------------------------------------------------------
     def encode(self, pixels):
+        if self.frame_per_image and pixels.shape[0] > 1:
+            return torch.cat([self.encode_one(pixels[i:i + 1]) for i in range(pixels.shape[0])])
+        return self.encode_one(pixels)
+
+    def encode_one(self, pixels):
         if not self.tiled:
             return self.vae.encode(pixels)  # the host retries tiled by itself on out-of-memory
         return self.vae.encode_tiled(pixels, tile_x=TILE_PIXELS, tile_y=TILE_PIXELS, overlap=TILE_OVERLAP,

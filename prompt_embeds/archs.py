@@ -46,6 +46,9 @@ class Arch:
     guidance: float | None = None
     # Video (a batch of images is one clip) or image (each image on its own) model.
     video: bool = True
+    # Whether its VAE is a video (3-D) VAE; None: as `video`. Qwen-Image is an image model with Wan 2.1's video
+    # VAE, so each image is encoded as a clip of one frame.
+    video_vae: bool | None = None
     # The VAE a user loads for it (for messages).
     vae: str = "the Wan VAE that matches the model (e.g. wan_2.1_vae)"
     # Whether the gated injection also adds P itself, unscaled, to an activation (Wan: attn(x, c + P) is gated
@@ -54,6 +57,10 @@ class Arch:
     # Where a two-expert model of this family switches from its high-noise to its low-noise expert (sigma; the
     # high-noise expert evaluates t >= boundary), None for families that ship one model (bridge/experts.py).
     expert_boundary: float | None = None
+
+    @property
+    def vae_is_video(self) -> bool:
+        return self.video if self.video_vae is None else self.video_vae
 
     def model_for(self, width: int, blocks: dict[str, int] | None = None) -> str | None:
         """The known model with this hidden width (and block layout, when given), or None."""
@@ -86,6 +93,14 @@ ARCHS: dict[str, Arch] = {
                           "qwen_3_8b for klein 9B, mistral_3_small for dev)",
                   encoder_name="Qwen3 / Mistral 3", guidance=1.0, video=False,
                   vae="the FLUX.2 VAE (flux2-vae.safetensors)", adds_plain_prompt=False),
+    # Qwen-Image (and -Edit): 60 dual-stream blocks, text first; Qwen2.5-VL-7B's hidden states (3584 wide), the
+    # empty text 5 unmasked tokens, zero-padded to K (exact: causal, so no row depends on the length); 128 rows
+    # give a prompt room at a modest cost (the joint attention grows by K rows). Wan 2.1's VAE, one frame per image.
+    "qwen_image": Arch("Qwen-Image", ("blocks",), 128, {"Qwen-Image": (3072, {"blocks": 60})}, text_width=3584,
+                       time_grid=None, text_streams=(("qwen25_7b",),), group="qwen_image",
+                       encoder="qwen_2.5_vl_7b (Load CLIP, type qwen_image)", encoder_name="Qwen2.5-VL-7B",
+                       video=False, video_vae=True, vae="the Qwen-Image VAE (qwen_image_vae.safetensors)",
+                       adds_plain_prompt=False),
     "wan21": Arch("Wan 2.1", ("blocks",), 226, {"Wan2.1-T2V-1.3B": (1536, {"blocks": 30}),
                                                "Wan2.1-T2V-14B": (5120, {"blocks": 40})}, group="wan",
                   expert_boundary=0.875),

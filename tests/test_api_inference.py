@@ -1,6 +1,6 @@
 """Tier 2 (real server, HTTP API): the inference graph (Apply + Bridge Sampler + Bridge Schedule in
-SamplerCustomAdvanced) runs on the tiny FLUX, Chroma and Wan 2.1 the stock loader reads; errors leave the server
-serving."""
+SamplerCustomAdvanced) runs on the tiny FLUX, Chroma, Qwen-Image and Wan 2.1 the stock loader reads; errors leave
+the server serving."""
 import json
 
 import numpy as np
@@ -9,7 +9,8 @@ from PIL import Image
 
 from harness.graphs import bridge_graph, tiny_prompt, write_image
 
-MODELS = {"flux": ("flux_dev", "taesd_flux"), "chroma": ("chroma", "taesd_flux"), "wan21": ("wan21_t2v", "wan21_vae")}
+MODELS = {"flux": ("flux_dev", "taesd_flux"), "chroma": ("chroma", "taesd_flux"), "wan21": ("wan21_t2v", "wan21_vae"),
+          "qwen_image": ("qwen_image", "wan21_vae")}
 
 
 @pytest.fixture(scope="module")

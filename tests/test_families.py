@@ -12,7 +12,8 @@ import torch
 
 from harness.gradcheck import directional_check
 from harness.reference import make_latent, make_prompt, prompt_shape, reference_model, run_model
-from harness.small_models import small_chroma, small_flux, small_flux2, small_taef2, small_wan, small_wan22
+from harness.small_models import (small_chroma, small_flux, small_flux2, small_qwen_image, small_taef2, small_wan,
+                                  small_wan22)
 
 # family: (builder, arch, width, blocks, VAE (tiny file key, or a builder), host class it needs)
 ROWS = {
@@ -22,6 +23,8 @@ ROWS = {
     # FLUX.2: 128 latent channels (its TAE, taef2, built in-process), text left-padded by the model to 512 tokens.
     "flux2": (lambda: small_flux2(depth=2, single=2), "flux2", 64, {"double": 2, "single": 2}, small_taef2,
               "Flux2"),
+    # Qwen-Image: an image model with Wan 2.1's video VAE (each image a one-frame clip), 3-D latents.
+    "qwen_image": (lambda: small_qwen_image(), "qwen_image", 64, {"blocks": 2}, "wan21_vae", "QwenImage"),
     "wan21": (lambda: small_wan(), "wan21", 64, {"blocks": 2}, "wan21_vae", "WAN21"),
     # No small Wan 2.2 VAE (48 channels) is built here: the rows' VAE tests skip it, saying so.
     "wan22": (lambda: small_wan22(), "wan22", 64, {"blocks": 2}, None, "WAN22"),

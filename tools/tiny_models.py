@@ -12,6 +12,8 @@ Files (the smallest shapes the stock loaders detect, comfy/model_detection.py an
                  context 4096, axes (16,56,56), patch 2), 404 M parameters, bf16       -> diffusion_models
   flux_dev_fp8   the same weights, every 2-D weight stored as float8_e4m3fn (biases and norm scales bf16)
                                                                                         -> diffusion_models
+  qwen_image     Qwen-Image layout, 1 block (detection hard-codes 24 heads x 128, text 3584, rope (16,56,56)),
+                 0.38 B parameters, bf16                                                -> diffusion_models
   wan21_t2v      Wan 2.1 T2V: dim 128 (1 head), 2 layers, ffn 256, 16 channels in and out, text 4096,
                  1.1 M parameters, bf16                                                 -> diffusion_models
   taesd_flux     TAESD with 16 latent channels (the FLUX latent space; vae_scale/vae_shift as ComfyUI sets
@@ -68,6 +70,7 @@ MODEL_FOLDERS: dict[str, str] = {
     "flux_dev_single": "diffusion_models",
     "flux_dev_fp8": "diffusion_models",
     "chroma": "diffusion_models",
+    "qwen_image": "diffusion_models",
     "wan21_t2v": "diffusion_models",
     "taesd_flux": "vae",
     "wan21_vae": "vae",
@@ -81,6 +84,7 @@ FILE_NAMES: dict[str, str] = {
     "flux_dev_single": "flux_dev_tiny_single.safetensors",
     "flux_dev_fp8": "flux_dev_tiny_fp8.safetensors",
     "chroma": "chroma_tiny.safetensors",
+    "qwen_image": "qwen_image_tiny.safetensors",
     "wan21_t2v": "wan21_t2v_tiny.safetensors",
     "taesd_flux": "taesd_flux_tiny.safetensors",
     "wan21_vae": "wan21_vae.safetensors",
@@ -95,6 +99,7 @@ EXPECTED_DETECTION: dict[str, str] = {
     "flux_dev_single": "Flux",
     "flux_dev_fp8": "Flux",
     "chroma": "Chroma",
+    "qwen_image": "QwenImage",
     "wan21_t2v": "WAN21_T2V",
     "taesd_flux": "comfy.taesd.taesd.TAESD",
     "wan21_vae": "comfy.ldm.wan.vae.WanVAE",
@@ -116,6 +121,11 @@ WAN21_T2V_CONFIG = dict(model_type="t2v", patch_size=(1, 2, 2), in_dim=16, dim=1
 CHROMA_CONFIG = dict(in_channels=64, out_channels=64, context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0,
                      num_heads=24, depth=1, depth_single_blocks=0, axes_dim=[16, 56, 56], theta=10000, patch_size=2,
                      qkv_bias=True, in_dim=64, out_dim=3072, hidden_dim=5120, n_layers=5)
+# Qwen-Image as the stock loader reads it back (comfy/model_detection.py, its Qwen Image branch: only in_channels
+# and the block count come from the file; 24 heads x 128, the 3584-wide text input and the rope axes are fixed), so
+# the width is the real one; one block. About 0.38 B parameters, 0.76 GB in bfloat16.
+QWEN_IMAGE_CONFIG = dict(patch_size=2, in_channels=64, out_channels=16, num_layers=1, attention_head_dim=128,
+                         num_attention_heads=24, joint_attention_dim=3584, axes_dims_rope=(16, 56, 56))
 # flux_dev plus one single block (the stock loader counts blocks): what a single-block injection is tested on
 # (GGUF + LoRA). 545 M parameters; built only on demand (not in DEFAULT_NAMES).
 FLUX_DEV_SINGLE_CONFIG = dict(FLUX_DEV_CONFIG, depth_single_blocks=1)
@@ -141,6 +151,7 @@ RECIPES: dict[str, dict] = {
     "flux_dev_single": dict(family="flux_dev_single", dtype="bfloat16", fp8=False, gains=()),
     "flux_dev_fp8": dict(family="flux_dev", dtype="bfloat16", fp8=True, gains=()),
     "chroma": dict(family="chroma", dtype="bfloat16", fp8=False, gains=()),
+    "qwen_image": dict(family="qwen_image", dtype="bfloat16", fp8=False, gains=()),
     "wan21_t2v": dict(family="wan21_t2v", dtype="bfloat16", fp8=False, gains=()),
     "taesd_flux": dict(family="taesd_flux", dtype="float32", fp8=False, gains=TAESD_GAINS),
     "wan21_vae": dict(family="wan21_vae", dtype="bfloat16", fp8=False, gains=()),
@@ -358,6 +369,10 @@ def _template(name: str) -> dict[str, tuple]:
             import comfy.ldm.chroma.model
 
             module = comfy.ldm.chroma.model.Chroma(image_model="chroma", operations=ops, **chroma_config(CHROMA_CONFIG))
+        elif family == "qwen_image":
+            import comfy.ldm.qwen_image.model
+
+            module = comfy.ldm.qwen_image.model.QwenImageTransformer2DModel(operations=ops, **QWEN_IMAGE_CONFIG)
         elif family == "wan21_t2v":
             import comfy.ldm.wan.model
 

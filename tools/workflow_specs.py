@@ -31,17 +31,23 @@ WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"  # models/text_encod
 FLUX_T5 = "t5xxl_fp16.safetensors"            # models/text_encoders
 FLUX_CLIP_L = "clip_l.safetensors"            # models/text_encoders
 CHROMA_UNET = "Chroma1-HD.safetensors"         # models/diffusion_models (Chroma uses FLUX's VAE and T5-XXL)
+# Qwen-Image (Comfy-Org's repackaged files): the model, its VAE (Wan 2.1's architecture) and Qwen2.5-VL-7B.
+QWEN_UNET = "qwen_image_fp8_e4m3fn.safetensors"           # models/diffusion_models
+QWEN_VAE = "qwen_image_vae.safetensors"                   # models/vae
+QWEN_TEXT_ENCODER = "qwen_2.5_vl_7b_fp8_scaled.safetensors"  # models/text_encoders (training only)
 # Wan 2.2 T2V-A14B: two experts (models/diffusion_models), with the Wan 2.1 VAE.
 WAN22_HIGH = "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"
 WAN22_LOW = "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors"
 MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
                WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders",
-               CHROMA_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models", WAN22_LOW: "diffusion_models"}
+               CHROMA_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models", WAN22_LOW: "diffusion_models",
+               QWEN_UNET: "diffusion_models", QWEN_VAE: "vae", QWEN_TEXT_ENCODER: "text_encoders"}
 # Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file (tests, demo, soak). umT5 has
 # one (umt5xxl_tiny), but not every host's Load CLIP can load it (tools/tiny_models.py says why).
 TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae",
                  FLUX_T5: "t5xxl_tiny", FLUX_CLIP_L: "clip_l_tiny", CHROMA_UNET: "chroma",
-                 WAN22_HIGH: "wan21_t2v", WAN22_LOW: "wan21_t2v"}  # A14B experts load as Wan 2.1-type models
+                 WAN22_HIGH: "wan21_t2v", WAN22_LOW: "wan21_t2v",  # A14B experts load as Wan 2.1-type models
+                 QWEN_UNET: "qwen_image", QWEN_VAE: "wan21_vae"}  # Qwen-Image's VAE is Wan 2.1's architecture
 OFFICIAL = ("blur", "haze", "lowlight", "rain", "snow")  # the released Wan prompts, wan_<name>.pt
 
 _SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an fp8 copy with weight_dtype "
@@ -51,6 +57,8 @@ _SETUP_WAN = (f"**Models**: `{WAN_UNET}` in `models/diffusion_models`, `{WAN_VAE
               "encoder is needed once the official prompts are imported (workflow *wan_import_official_prompts*).")
 _SETUP_CHROMA = (f"**Models**: `{CHROMA_UNET}` in `models/diffusion_models` (or an fp8 / GGUF copy), `{FLUX_VAE}` "
                  "(FLUX's VAE) in `models/vae`.")
+_SETUP_QWEN = (f"**Models**: `{QWEN_UNET}` in `models/diffusion_models` (or the bf16 / a GGUF copy), `{QWEN_VAE}` "
+               "in `models/vae`.")
 _SETUP_A14B = (f"**Models**: the two experts of Wan2.2-T2V-A14B, `{WAN22_HIGH}` and `{WAN22_LOW}`, in "
                f"`models/diffusion_models`, and `{WAN_VAE}` (A14B uses the Wan 2.1 VAE) in `models/vae`. There are "
                "no official Wan 2.2 prompts: *wan22_a14b_train_prompts* makes one per expert.")
@@ -81,11 +89,12 @@ def _a14b_restore(model_low, vae, prompt_low, image, model_high, prompt_high) ->
                     high_noise_prompt=prompt_high, expert_boundary=0.875)
 
 
-def _image_restore(unet: str, unet_title: str, prompt_file: str, prefix: str) -> dict:
-    """Load an image model (FLUX's VAE), a prompt and the hazy sample, Restore, save."""
+def _image_restore(unet: str, unet_title: str, prompt_file: str, prefix: str, vae: str = FLUX_VAE,
+                   vae_title: str = "Load FLUX VAE") -> dict:
+    """Load an image model (FLUX's VAE unless told), a prompt and the hazy sample, Restore, save."""
     return {
         "1": _node("UNETLoader", unet_title, unet_name=unet, weight_dtype="default"),
-        "2": _node("VAELoader", "Load FLUX VAE", vae_name=FLUX_VAE),
+        "2": _node("VAELoader", vae_title, vae_name=vae),
         "3": _node("UnlockPromptLoader", "Load Restoration Prompt", prompt_name=prompt_file),
         "4": _node("LoadImage", "Degraded image", image="unlock_hazy_photo.png"),
         "5": _restore(["1", 0], ["2", 0], ["3", 0], ["4", 0]),
@@ -199,6 +208,16 @@ def chroma_train_prompt() -> dict:
 
 def chroma_restore_image() -> dict:
     return _image_restore(CHROMA_UNET, "Load Chroma1-HD", "my_chroma_haze.safetensors", "chroma_restored")
+
+
+def qwen_image_train_prompt() -> dict:
+    return _train(QWEN_UNET, QWEN_VAE, "Load Qwen-Image", "haze", 0.6, "my_qwen_image_haze", 256, True,
+                  clip=(QWEN_TEXT_ENCODER, "qwen_image", "Load Qwen2.5-VL-7B (Qwen-Image text encoder)"))
+
+
+def qwen_image_restore_image() -> dict:
+    return _image_restore(QWEN_UNET, "Load Qwen-Image", "my_qwen_image_haze.safetensors", "qwen_image_restored",
+                          vae=QWEN_VAE, vae_title="Load Qwen-Image VAE")
 
 
 def _a14b_experts() -> dict:
@@ -347,6 +366,30 @@ WORKFLOWS: dict[str, dict] = {
                 "`models/prompt_embeds`, trained with *chroma_train_prompt* (a prompt made for FLUX.1 is refused: "
                 "the weights differ).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, "
                 "`strength` 1.0. " + _SAMPLES,
+    },
+    "qwen_image_train_prompt": {
+        "title": "Train a restoration prompt from your photos (Qwen-Image)",
+        "build": qwen_image_train_prompt,
+        "note": "# Train a Qwen-Image restoration prompt from clean photos\n\nThere are no official Qwen-Image "
+                "prompts: this is how you make one. Put clean photos in `ComfyUI/input/unlock_clean_photos` (the "
+                "sample folder has four); Load Image Folder centre-crops them to 512x512 as one batch and Degrade "
+                "Image makes the hazy copies; only the prompt learns (128 text rows), Qwen-Image stays frozen.\n\n"
+                + _SETUP_QWEN + f" `{QWEN_TEXT_ENCODER}` in `models/text_encoders` (Load CLIP, type qwen_image) "
+                "encodes the empty text once, stored in the prompt file, so restoring needs no text encoder.\n\n"
+                "Saves `models/prompt_embeds/my_qwen_image_haze.safetensors` (checkpoints every 100 steps; queue "
+                "again to continue from it via Load Restoration Prompt), then restores the held-out photo and "
+                "scores it on the node. Use the prompt in *qwen_image_restore_image*. Memory: Qwen-Image has 20 B "
+                "parameters (about 20 GB in fp8); gradient checkpointing is on (not measured here: no such card "
+                "on the test machines).",
+    },
+    "qwen_image_restore_image": {
+        "title": "Restore an image (Qwen-Image)",
+        "build": qwen_image_restore_image,
+        "note": "# Restore an image with Qwen-Image\n\n" + _SETUP_QWEN + " No text encoder is needed: the prompt "
+                "file carries its empty-text encoding.\n\n**Prompt**: `my_qwen_image_haze.safetensors` in "
+                "`models/prompt_embeds`, trained with *qwen_image_train_prompt* (a prompt made for another model "
+                "is refused).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, `strength` "
+                "1.0. " + _SAMPLES,
     },
     "wan22_a14b_train_prompts": {
         "title": "Train restoration prompts for both experts (Wan2.2-T2V-A14B)",

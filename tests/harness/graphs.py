@@ -10,18 +10,20 @@ from PIL import Image
 TINY_SHAPES = {  # what the tiny checkpoints of tools/tiny_models.py are: prompt width and block layout
     "flux": (3072, {"double": 1, "single": 0}),
     "chroma": (3072, {"double": 1, "single": 0}),
+    "qwen_image": (3072, {"blocks": 1}),
     "wan21": (128, {"blocks": 2}),
 }
 
 
 def tiny_prompt(arch: str, tokens: int = 16, seed: int = 0, **kw):
-    from unlock_restore.prompt_embeds import RestorationPrompt
+    from unlock_restore.prompt_embeds import ARCHS, RestorationPrompt
 
     width, blocks = TINY_SHAPES[arch]
     g = torch.Generator().manual_seed(seed)
     return RestorationPrompt(prompt=0.02 * torch.randn(tokens, width, generator=g),
                              gates=0.1 * torch.randn(sum(blocks.values()), generator=g), mode="gated", arch=arch,
-                             blocks=dict(blocks), null_context=0.1 * torch.randn(tokens, 4096, generator=g),
+                             blocks=dict(blocks),
+                             null_context=0.1 * torch.randn(tokens, ARCHS[arch].text_width, generator=g),
                              pooled=0.1 * torch.randn(768, generator=g) if arch == "flux" else None,
                              provenance={"degradations": ["test"]}, **kw)
 

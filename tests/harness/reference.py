@@ -80,6 +80,10 @@ def reference_model(patcher, prompt, strength=1.0):
                 mlp = F.linear(x, lin.weight[3 * D:], bias[1])
                 return torch.cat([qkv, mlp], dim=-1)
             lin.forward = fwd
+    elif prompt.arch == "qwen_image":  # the text projections of each block's attention read t + s a_l P
+        for i, blk in enumerate(dm.transformer_blocks):
+            for proj in (blk.attn.add_q_proj, blk.attn.add_k_proj, blk.attn.add_v_proj):
+                proj.register_forward_pre_hook(lambda mod, args, i=i: (args[0] + s * a[i] * P.to(args[0]),) + args[1:])
     else:
         for i, blk in enumerate(dm.blocks):
             orig = blk.cross_attn.forward

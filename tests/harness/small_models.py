@@ -110,6 +110,20 @@ def small_flux2(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 1,
     return _patcher(comfy.supported_models.Flux2(unet), seed)
 
 
+def small_qwen_image(seed: int = 0, hidden: int = 64, heads: int = 2, layers: int = 2):
+    """A small Qwen-Image (comfy.model_base.QwenImage) as the loader's QwenImage config builds one, at a small width
+    (the loader reads only in_channels and num_layers from a file; heads, head width and the 3584-wide text input
+    are fixed), built in-process. 16 latent channels packed 2 x 2 (64 in), 3-D latents (Wan 2.1's format)."""
+    import comfy.supported_models
+
+    head = hidden // heads
+    rope = (head - 2 * (3 * head // 8), 3 * head // 8, 3 * head // 8)  # the real one: (16, 56, 56) of 128
+    unet = dict(image_model="qwen_image", patch_size=2, in_channels=64, out_channels=16, num_layers=layers,
+                attention_head_dim=head, num_attention_heads=heads, joint_attention_dim=3584,
+                axes_dims_rope=rope)
+    return _patcher(comfy.supported_models.QwenImage(unet), seed)
+
+
 def small_taef2(seed: int = 0):
     """FLUX.2's tiny autoencoder (the host's TAESD with 128 latent channels: 32 channels in 2 x 2 patches, what
     VAELoader builds for `taef2`), seeded weights with the tiny-model recipe's gains, built in-process: only hosts

@@ -36,7 +36,7 @@ TE_STANDIN = Path(__file__).with_name("te_standin")
 # Prompt files the workflows load, made for the tiny models' shapes: file name -> arch.
 STANDIN_PROMPTS = {"flux_haze.safetensors": "flux", "wan_rain.safetensors": "wan21", "wan_haze.safetensors": "wan21",
                    "my_chroma_haze.safetensors": "chroma", "my_wan22_a14b_rain_low.safetensors": "wan21",
-                   "my_wan22_a14b_rain_high.safetensors": "wan21"}
+                   "my_wan22_a14b_rain_high.safetensors": "wan21", "my_qwen_image_haze.safetensors": "qwen_image"}
 
 
 def names() -> list[str]:
