@@ -19,7 +19,7 @@ import comfy.samplers
 from ..bridge import split_schedule
 from ..bridge.experts import check_boundary
 from .model_info import model_info
-from .sampling import BridgeHandoff, sample_unlock_bridge
+from .sampling import BridgeHandoff, positive_guider, sample_unlock_bridge
 
 log = logging.getLogger("unlock_restore")
 
@@ -101,12 +101,7 @@ class ExpertGuider:
 def expert_guider(node: str, high_model, high_cond, low_model, low_cond, boundary: float) -> ExpertGuider:
     """Two experts' (patched MODEL, CONDITIONING) as one guider, positive only as the stock BasicGuider."""
     boundary = check_experts(node, high_model, low_model, boundary)
-    guiders = []
-    for model, cond in ((high_model, high_cond), (low_model, low_cond)):
-        guider = comfy.samplers.CFGGuider(model)
-        guider.inner_set_conds({"positive": cond})
-        guiders.append(guider)
-    return ExpertGuider(guiders[0], guiders[1], boundary, node)
+    return ExpertGuider(positive_guider(high_model, high_cond), positive_guider(low_model, low_cond), boundary, node)
 
 
 __all__ = ["ExpertGuider", "check_expert_prompt", "check_experts", "expert_guider", "is_bridge_sampler"]

@@ -33,7 +33,7 @@ from ..imaging.temporal import blend_window
 from .experts import check_expert_prompt, expert_guider
 from .model_info import model_info
 from .prompting import prepare
-from .sampling import sample_unlock_bridge
+from .sampling import positive_guider, sample_unlock_bridge
 
 NODE = "Restore (Bridge)"
 log = logging.getLogger("unlock_restore")
@@ -125,8 +125,7 @@ def restore(model, vae, restoration_prompt, image, t0, steps, seed, strength=1.0
     tiled = padded.shape[1] * padded.shape[2] > tile_vae_above_mp * 1e6
     sigmas = time_grid(float(t0), int(steps))
     if high_noise_model is None:
-        guider = comfy.samplers.CFGGuider(patched)  # positive only, as the stock BasicGuider
-        guider.inner_set_conds({"positive": cond})
+        guider = positive_guider(patched, cond)
     else:
         high_prompt = restoration_prompt if high_noise_prompt is None else high_noise_prompt
         check_expert_prompt(NODE, high_prompt, "high_noise",

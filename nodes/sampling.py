@@ -3,6 +3,8 @@ ComfyUI's KSAMPLER, so previews, the progress bar, cancel, SamplerCustomAdvanced
 SAMPLER + SIGMAS all work unchanged. Engine code shared by Bridge Sampler and Restore."""
 import torch
 
+import comfy.samplers
+
 from ..bridge import sample_bridge
 
 SAMPLER_NODE = "Bridge Sampler"
@@ -54,12 +56,21 @@ def sample_unlock_bridge(model, x, sigmas, extra_args=None, callback=None, disab
                 f"(t = {at:.4g}), so sampling stopped instead of returning a broken image. {NONFINITE_FIX}.")
         return out
 
-    if handoff is None:
-        return sample_bridge(x0_hat, y.to(x), None, sigmas.to(x), x=x, callback=callback)
-    if handoff.x is not None:
+    if handoff is not None and handoff.x is not None:
         x = handoff.x.to(x)
-    handoff.x = sample_bridge(x0_hat, y.to(x), None, sigmas.to(x), x=x, callback=callback, t0=handoff.t0)
-    return handoff.x
+    out = sample_bridge(x0_hat, y.to(x), None, sigmas.to(x), x=x, callback=callback,
+                        t0=None if handoff is None else handoff.t0)
+    if handoff is not None:
+        handoff.x = out
+    return out
 
 
-__all__ = ["BridgeHandoff", "NONFINITE_FIX", "SAMPLER_NODE", "T0_TOOLTIP", "sample_unlock_bridge"]
+def positive_guider(model, conditioning):
+    """The host guider the bridge samples with: the positive CONDITIONING only, no CFG (as the stock BasicGuider),
+    shared by Restore and the two-expert guider."""
+    guider = comfy.samplers.CFGGuider(model)
+    guider.inner_set_conds({"positive": conditioning})
+    return guider
+
+
+__all__ = ["BridgeHandoff", "NONFINITE_FIX", "SAMPLER_NODE", "T0_TOOLTIP", "positive_guider", "sample_unlock_bridge"]
