@@ -133,7 +133,9 @@ def restore(model, vae, restoration_prompt, image, t0, steps, seed, strength=1.0
         high_patched, high_cond = prepare(high_noise_model, high_prompt, strength, node=NODE)
         guider = expert_guider(NODE, high_patched, high_cond, patched, cond, expert_boundary)
     sampler = comfy.samplers.KSAMPLER(sample_unlock_bridge, extra_options={"node": NODE})  # errors name Restore
-    restorer = _Restorer(patched, vae, guider, sampler, sigmas, tiled, frame_per_image=spec.vae_is_video)
+    # An image model with a video VAE (Qwen-Image): each image is a clip of one frame. A video model's clip is one.
+    restorer = _Restorer(patched, vae, guider, sampler, sigmas, tiled,
+                         frame_per_image=spec.vae_is_video and not spec.video)
 
     if spec.video:
         out = restorer.video(padded, seed, window_frames, overlap_frames)

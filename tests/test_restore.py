@@ -214,6 +214,30 @@ def test_errors_name_the_node_and_say_what_to_do(node, flux, wan):
 
 # --- Wan: video -----------------------------------------------------------------------------------------------
 
+def test_wan_node_equals_the_wired_graph(node, wan, comfy_host):
+    """A clip of 4k + 1 frames at the model's multiple, in one window, is exactly the wired graph: the whole clip
+    VAE-encoded as one video (not frame by frame), sampled, decoded."""
+    model, vae = wan
+    prompt = wan_prompt()
+    video = _smooth_images(9, 32, 48, motion=0.1)
+    ours = restore(node, wan, prompt, video, seed=7)
+
+    with torch.inference_mode():
+        patched, cond = comfy_host.node("UnlockPromptApply").execute(model=model, restoration_prompt=prompt,
+                                                                     strength=1.0).result
+        (latent,) = comfy_host.node("VAEEncode")().encode(vae, video)
+        (noise,) = comfy_host.node("RandomNoise")().get_noise(7)
+        guider = comfy_host.node("BasicGuider")().get_guider(patched, cond)[0]
+        sampler = comfy_host.node("UnlockBridgeSampler").execute().result[0]
+        sigmas = comfy_host.node("UnlockBridgeSigmas").execute(model=patched, t0=0.4, steps=STEPS,
+                                                               t_min=1e-4).result[0]
+        out, _ = comfy_host.node("SamplerCustomAdvanced")().sample(noise, guider, sampler, sigmas, latent)
+        (ref,) = comfy_host.node("VAEDecode")().decode(vae, out)
+    assert latent["samples"].shape[:3] == (1, 16, 3), "the reference encodes one clip of 9 frames"
+    _check_image(ours, video)
+    torch.testing.assert_close(ours, ref.reshape(video.shape).clamp(0, 1), atol=0, rtol=0)
+
+
 def test_wan_9_frames_odd_size(node, wan):
     video = _smooth_images(9, 21, 35, motion=0.1)
     out = restore(node, wan, wan_prompt(), video)
