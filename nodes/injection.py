@@ -87,6 +87,11 @@ def gated_copy(module: torch.nn.Module, mixin: type, state: PromptState, block: 
         raise AlreadyPatchedError(
             f"{state.node}: this MODEL already has a restoration prompt applied. Apply each prompt to the original "
             "model (before any other Apply Restoration Prompt), or combine prompts with Mix Restoration Prompts.")
+    return mixin_copy(module, mixin, _unlock_state=state, _unlock_block=block, **attrs)
+
+
+def mixin_copy(module: torch.nn.Module, mixin: type, **attrs) -> torch.nn.Module:
+    """A shallow copy of `module` whose class puts `mixin` in front of its own, with `attrs` set on it."""
     base = type(module)
     cls = _SUBCLASSES.get((mixin, base))
     if cls is None:
@@ -96,7 +101,7 @@ def gated_copy(module: torch.nn.Module, mixin: type, state: PromptState, block: 
     patched.__class__ = cls
     # Plain attributes in the copy's own __dict__ (object.__setattr__ keeps them out of nn.Module registries,
     # so state_dict and weight-patch paths are unchanged).
-    for k, v in {"_unlock_state": state, "_unlock_block": block, **attrs}.items():
+    for k, v in attrs.items():
         object.__setattr__(patched, k, v)
     return patched
 

@@ -38,7 +38,7 @@ FAMILY_NAMES = {
     "WAN21_Vace": "Wan VACE", "WAN21_Camera": "Wan Fun Camera", "WAN21_HuMo": "Wan HuMo", "WAN22_S2V": "Wan 2.2 S2V",
     "WAN22_Animate": "Wan 2.2 Animate", "WAN21_CausalAR": "Wan causal (autoregressive)",
     "WAN21_FlowRVS": "Wan FlowRVS", "WAN21_SCAIL": "Wan SCAIL", "WAN22_WanDancer": "Wan WanDancer",
-    "QwenImage": "Qwen-Image", "Lumina2": "Lumina 2 / Z-Image", "HunyuanVideo": "HunyuanVideo",
+    "QwenImage": "Qwen-Image", "Lumina2": "Lumina Image 2.0", "HunyuanVideo": "HunyuanVideo",
     "HunyuanImage21": "HunyuanImage 2.1", "SD3": "Stable Diffusion 3", "SDXL": "SDXL",
     "BaseModel": "Stable Diffusion 1.x",
     "LTXV": "LTX-Video", "CosmosPredict2": "Cosmos Predict2", "HiDream": "HiDream", "AuraFlow": "AuraFlow",

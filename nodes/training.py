@@ -23,7 +23,7 @@ from ..bridge import LOSSES, OBJECTIVES, bridge_loss, expert_times, sample_times
 from ..prompt_embeds import RestorationPrompt, save_prompt
 from ..prompt_embeds.prompt import PACK_VERSION
 from .conditioning import clip_null_context, encoded_null_context
-from .injection import PromptState, install_prompt
+from .injection import PromptState, install_prompt, mixin_copy
 from .model_info import check_prompt_fits, model_info, unsupported_message
 from .time_index import install_time_index
 
@@ -133,6 +133,35 @@ def _block_replacements(family, dm, trainables: list[torch.Tensor]) -> dict:
             for i, block in enumerate(modules[key])}
 
 
+class _CheckpointedBlock:
+    """A block whose forward runs as a re-entrant checkpoint (for hosts whose block loop has no patches_replace
+    entry, Family.checkpoint_keys): the same contract as `_block_replacements`, through the block's own call."""
+
+    def forward(self, *args, **kwargs):
+        # A copy of what this block saw: the host rewrites one transformer_options dict per block.
+        if isinstance(kwargs.get("transformer_options"), dict):
+            kwargs = {**kwargs, "transformer_options": dict(kwargs["transformer_options"])}
+        where = [("a", i) for i, v in enumerate(args) if isinstance(v, torch.Tensor)]
+        where += [("k", k) for k, v in sorted(kwargs.items()) if isinstance(v, torch.Tensor)]
+        run = super().forward
+
+        def call(*tensors):
+            a, kw = list(args), dict(kwargs)
+            for (kind, key), t in zip(where, tensors):  # cloned, so in-place updates leave the saved inputs alone
+                (a if kind == "a" else kw)[key] = t.clone()
+            with exact_inplace_autograd(), host_training_mode():
+                return run(*a, **kw)
+
+        tensors = [args[key] if kind == "a" else kwargs[key] for kind, key in where]
+        return torch.utils.checkpoint.checkpoint(call, *tensors, *self._unlock_trainables, use_reentrant=True)
+
+
+def _checkpoint_patches(family, patcher, blocks: dict, trainables: list[torch.Tensor]) -> dict:
+    """{object-patch key: the block as a `_CheckpointedBlock`} for `family.checkpoint_keys`."""
+    return {key: mixin_copy(patcher.get_model_object(key), _CheckpointedBlock, _unlock_trainables=trainables)
+            for key in family.checkpoint_keys(blocks)}
+
+
 def _tensor_keys(args: dict) -> list[str]:
     return sorted(k for k, v in args.items() if isinstance(v, torch.Tensor))
 
@@ -207,6 +236,8 @@ class PromptTrainer:
             dm = self.patched.get_model_object("diffusion_model")
             for (kind, i), fn in _block_replacements(info.family, dm, self.trainables).items():
                 self.patched.set_model_patch_replace(fn, "dit", kind, i)
+            for key, module in _checkpoint_patches(info.family, self.patched, info.blocks, self.trainables).items():
+                self.patched.add_object_patch(key, module)
 
         mm.load_models_gpu([self.patched])
         self.base = self.patched.model

@@ -101,6 +101,14 @@ ARCHS: dict[str, Arch] = {
                        encoder="qwen_2.5_vl_7b (Load CLIP, type qwen_image)", encoder_name="Qwen2.5-VL-7B",
                        video=False, video_vae=True, vae="the Qwen-Image VAE (qwen_image_vae.safetensors)",
                        adds_plain_prompt=False),
+    # Z-Image (Turbo, Base; Lumina 2's NextDiT at width 3840): Qwen3-4B's hidden states (2560 wide) refined by two
+    # text-only layers, then 30 joint single-stream layers over [caption, image]. The model pads the caption with
+    # its own token to a multiple of 32, so K = 128 is never padded; the empty text (8 causal rows with the chat
+    # template) is zero-padded to K like Qwen-Image's. The FLUX.1 VAE, image model.
+    "z_image": Arch("Z-Image", ("layers",), 128, {"Z-Image": (3840, {"layers": 30})}, text_width=2560,
+                    time_grid=None, text_streams=(("qwen3_4b",),), group="z_image",
+                    encoder="qwen_3_4b (Load CLIP, type lumina2)", encoder_name="Qwen3-4B", video=False,
+                    vae="the FLUX VAE (ae.safetensors)", adds_plain_prompt=False),
     "wan21": Arch("Wan 2.1", ("blocks",), 226, {"Wan2.1-T2V-1.3B": (1536, {"blocks": 30}),
                                                "Wan2.1-T2V-14B": (5120, {"blocks": 40})}, group="wan",
                   expert_boundary=0.875),

@@ -13,7 +13,7 @@ import torch
 from harness.gradcheck import directional_check, prompt_gradient_direction
 from harness.reference import make_latent, make_prompt, prompt_shape, reference_model, run_model
 from harness.small_models import (small_chroma, small_flux, small_flux2, small_qwen_image, small_taef2, small_wan,
-                                  small_wan22)
+                                  small_wan22, small_z_image)
 
 # family: (builder, arch, width, blocks, VAE (tiny file key, or a builder), host class it needs)
 ROWS = {
@@ -25,6 +25,8 @@ ROWS = {
               "Flux2"),
     # Qwen-Image: an image model with Wan 2.1's video VAE (each image a one-frame clip), 3-D latents.
     "qwen_image": (lambda: small_qwen_image(), "qwen_image", 64, {"blocks": 2}, "wan21_vae", "QwenImage"),
+    # Z-Image: Lumina 2's class with the ZImage config (v0.20.1); 256 wide, the smallest its modulation allows.
+    "z_image": (lambda: small_z_image(), "z_image", 256, {"layers": 2}, "taesd_flux", "supported_models.ZImage"),
     "wan21": (lambda: small_wan(), "wan21", 64, {"blocks": 2}, "wan21_vae", "WAN21"),
     # No small Wan 2.2 VAE (48 channels) is built here: the rows' VAE tests skip it, saying so.
     "wan22": (lambda: small_wan22(), "wan22", 64, {"blocks": 2}, None, "WAN22"),
@@ -35,18 +37,21 @@ ROWS = {
 def row(request, comfy_host):
     import comfy.model_base
 
+    import comfy.supported_models
+
     build, arch, width, blocks, vae, cls = ROWS[request.param]
-    if not hasattr(comfy.model_base, cls):
-        pytest.skip(f"{request.param.upper()} SKIPPED: this host has no comfy.model_base.{cls}")
+    where, _, name = cls.rpartition(".")  # a comfy.model_base class unless another comfy module is named
+    if not hasattr(getattr(comfy, where or "model_base"), name):
+        pytest.skip(f"{request.param.upper()} SKIPPED: this host has no comfy.{where or 'model_base'}.{name}")
     return request.param, build, arch, width, blocks, vae
 
 
 def test_detected_as_its_family(row):
     from unlock_restore.nodes.model_info import model_info
 
-    _, build, arch, _, blocks, _ = row
+    _, build, arch, width, blocks, _ = row
     info = model_info(build())
-    assert info.arch == arch and info.family.arch == arch and info.blocks == blocks and info.width == 64
+    assert info.arch == arch and info.family.arch == arch and info.blocks == blocks and info.width == width
 
 
 @pytest.mark.parametrize("strength", [1.0, 0.5])

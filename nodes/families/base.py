@@ -11,6 +11,7 @@ import comfy.model_base
 
 from ...prompt_embeds import ARCHS
 from ...prompt_embeds.archs import Arch
+from ..injection import gated_copy
 
 
 class Family:
@@ -58,6 +59,11 @@ class Family:
         """Keyword arguments the host passes to a block beyond the replace args (read from its closure)."""
         return {}
 
+    def checkpoint_keys(self, blocks: dict[str, int]) -> list[str]:
+        """Object-patch keys of the blocks to checkpoint where the host's block loop has no patches_replace entry
+        (`replace_kinds` empty): nodes/training.py wraps each such module's forward in a re-entrant checkpoint."""
+        return []
+
     # -- conditioning -------------------------------------------------------------------------------------------
     def conditioning_extras(self, pooled, guidance) -> dict:
         """The CONDITIONING dict entries beside the text tensor (pooled (1, W) float, guidance) for sampling."""
@@ -75,3 +81,11 @@ def closure_value(fn, name: str, default):
         return cells[name].cell_contents
     except (AttributeError, KeyError, ValueError):  # no such closure variable (older host) or not yet bound
         return default
+
+
+def gated_patches(patcher, state, path: str, count: int, mixin: type, first_gate: int = 0, **attrs) -> dict:
+    """{`path` formatted with i = 0..count-1: that module as the clone sees it, as a gated copy with `mixin`}, block
+    i taking gate first_gate + i (Family.object_patches; `patcher.get_model_object` includes earlier patches)."""
+    keys = [path.format(i=i) for i in range(count)]
+    return {key: gated_copy(patcher.get_model_object(key), mixin, state, first_gate + i, **attrs)
+            for i, key in enumerate(keys)}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..injection import PromptState, gated_copy
-from .base import Family, closure_value
+from ..injection import PromptState
+from .base import Family, closure_value, gated_patches
 
 
 class _DoubleQKV:
@@ -65,16 +65,11 @@ class Flux1(Family):
 
     # `patcher.get_model_object(key)` is the module as this clone will see it (an earlier object patch included).
     def object_patches(self, patcher, state, blocks):
-        patches = {}
         hidden = patcher.get_model_object("diffusion_model").hidden_size
-        for i in range(blocks["double"]):
-            key = f"diffusion_model.double_blocks.{i}.txt_attn.qkv"
-            patches[key] = gated_copy(patcher.get_model_object(key), _DoubleQKV, state, i)
-        for j in range(blocks["single"]):
-            key = f"diffusion_model.single_blocks.{j}.linear1"
-            patches[key] = gated_copy(patcher.get_model_object(key), _SingleLinear1, state, blocks["double"] + j,
-                                      _unlock_hidden=hidden)
-        return patches
+        return {**gated_patches(patcher, state, "diffusion_model.double_blocks.{i}.txt_attn.qkv", blocks["double"],
+                                _DoubleQKV),
+                **gated_patches(patcher, state, "diffusion_model.single_blocks.{i}.linear1", blocks["single"],
+                                _SingleLinear1, first_gate=blocks["double"], _unlock_hidden=hidden)}
 
     def run_block(self, kind, block, a, kwargs):
         if kind == "double_block":

@@ -14,8 +14,8 @@ so new prompts are timed with the continuous t.
 """
 from __future__ import annotations
 
-from ..injection import PromptState, gated_copy
-from .base import Family, closure_value
+from ..injection import PromptState
+from .base import Family, closure_value, gated_patches
 
 _ABSENT = object()
 
@@ -44,11 +44,8 @@ class QwenImage(Family):
         return {"blocks": list(dm.transformer_blocks)}
 
     def object_patches(self, patcher, state, blocks):
-        patches = {}
-        for i in range(blocks["blocks"]):
-            key = f"diffusion_model.transformer_blocks.{i}.attn"
-            patches[key] = gated_copy(patcher.get_model_object(key), _TextAttention, state, i)
-        return patches
+        return gated_patches(patcher, state, "diffusion_model.transformer_blocks.{i}.attn", blocks["blocks"],
+                             _TextAttention)
 
     def run_block(self, kind, block, a, kwargs):
         txt, img = block(hidden_states=a["img"], encoder_hidden_states=a["txt"], temb=a["vec"],

@@ -7,8 +7,8 @@ shape decides), and the TI2V-5B model is WAN22. The A14B expert switch (sigma 0.
 """
 from __future__ import annotations
 
-from ..injection import PromptState, gated_copy
-from .base import Family, closure_value
+from ..injection import PromptState
+from .base import Family, closure_value, gated_patches
 
 
 class _WanCrossAttn:
@@ -38,11 +38,7 @@ class Wan(Family):
         return {"blocks": list(dm.blocks)}
 
     def object_patches(self, patcher, state, blocks):
-        patches = {}
-        for i in range(blocks["blocks"]):
-            key = f"diffusion_model.blocks.{i}.cross_attn"
-            patches[key] = gated_copy(patcher.get_model_object(key), _WanCrossAttn, state, i)
-        return patches
+        return gated_patches(patcher, state, "diffusion_model.blocks.{i}.cross_attn", blocks["blocks"], _WanCrossAttn)
 
     def run_block(self, kind, block, a, kwargs):
         return (block(a["img"], context=a["txt"], e=a["vec"], freqs=a["pe"],

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 K = 8
 # The families whose blocks are FLUX.1's (double: text-stream qkv input; single: linear1 on the first K tokens).
 FLUX_BLOCKS = ("flux", "chroma", "flux2")
-IMAGE_ARCHS = FLUX_BLOCKS
+IMAGE_ARCHS = FLUX_BLOCKS + ("z_image",)
 # The text width of harness.small_models.small_flux2 (FLUX.2's varies with its LLM; the real ones are 7680-15360).
 SMALL_FLUX2_TEXT = 96
 LATENT_CHANNELS = {"wan22": 48, "flux2": 128}  # Wan 2.2 TI2V-5B's VAE; FLUX.2's (32 x 2 x 2 patches); else 16
@@ -84,6 +84,11 @@ def reference_model(patcher, prompt, strength=1.0):
         for i, blk in enumerate(dm.transformer_blocks):
             for proj in (blk.attn.add_q_proj, blk.attn.add_k_proj, blk.attn.add_v_proj):
                 proj.register_forward_pre_hook(lambda mod, args, i=i: (args[0] + s * a[i] * P.to(args[0]),) + args[1:])
+    elif prompt.arch == "z_image":  # each joint layer's qkv projection reads t + s a_l P on the first K rows
+        k = P.shape[0]
+        for i, blk in enumerate(dm.layers):
+            blk.attention.qkv.register_forward_pre_hook(lambda mod, args, i=i: (torch.cat(
+                [args[0][:, :k] + s * a[i] * P.to(args[0]), args[0][:, k:]], dim=1),) + args[1:])
     else:
         for i, blk in enumerate(dm.blocks):
             orig = blk.cross_attn.forward

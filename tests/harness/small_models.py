@@ -124,6 +124,22 @@ def small_qwen_image(seed: int = 0, hidden: int = 64, heads: int = 2, layers: in
     return _patcher(comfy.supported_models.QwenImage(unet), seed)
 
 
+def small_z_image(seed: int = 0, dim: int = 256, heads: int = 4, layers: int = 2):
+    """A small Z-Image (comfy.model_base.Lumina2 with the loader's ZImage config, comfy/model_detection.py's Z-Image
+    branch) at a small width, built in-process: the loader reads the width from the file but fixes 30 heads, the
+    rope axes and two refiner layers each. 256 is the smallest width its modulation allows (the time embedding is
+    256 wide). The caption and the image tokens are padded to multiples of 32, as the real model's are. Only
+    hosts that have Z-Image (v0.20.1, not v0.3.64) can build it."""
+    import comfy.supported_models
+
+    head = dim // heads
+    unet = dict(image_model="lumina2", patch_size=2, in_channels=16, dim=dim, cap_feat_dim=2560, n_layers=layers,
+                qk_norm=True, n_heads=heads, n_kv_heads=heads, axes_dims=[head // 4, 3 * head // 8, 3 * head // 8],
+                axes_lens=[1536, 512, 512], rope_theta=256.0, ffn_dim_multiplier=8.0 / 3.0,
+                z_image_modulation=True, time_scale=1000.0, pad_tokens_multiple=32)
+    return _patcher(comfy.supported_models.ZImage(unet), seed)
+
+
 def small_taef2(seed: int = 0):
     """FLUX.2's tiny autoencoder (the host's TAESD with 128 latent channels: 32 channels in 2 x 2 patches, what
     VAELoader builds for `taef2`), seeded weights with the tiny-model recipe's gains, built in-process: only hosts

@@ -1,0 +1,63 @@
+"""Z-Image (Turbo and Base): comfy.model_base.Lumina2 loaded with the ZImage config (Lumina 2's NextDiT at width
+3840; comfy/ldm/lumina/model.py). Lumina Image 2.0 and NewBie share the class with other text encoders and
+widths, and are not this family.
+
+Text path: Qwen3-4B's hidden states -> cap_embedder -> padded by the model with its own token to a multiple of 32
+-> two text-only context_refiner layers -> the caption first in 30 joint single-stream `layers` over
+[caption, image].
+
+Injection (method.md, "Injection", the single-block rule): a joint layer reads its modulated input through one
+`attention.qkv` projection, so the caption's first K rows of that input become t + s a_l P (the feed-forward input
+is unchanged, as FLUX's linear1 MLP columns are). With K a multiple of 32 (128 by default) the caption is exactly
+the K rows of the pack's CONDITIONING.
+
+Checkpointing: the layer loop has no patches_replace entry, so each layer is wrapped by an object patch
+(`checkpoint_keys`), which nodes/training.py fills with a re-entrant checkpoint of the layer's own forward.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..injection import PromptState
+from .base import Family, gated_patches
+
+
+class _CaptionQKV:
+    """A joint layer's qkv projection: the first K (caption) rows of its input read t + s a_l P."""
+
+    def forward(self, x, *args, **kwargs):
+        st: PromptState = self._unlock_state
+        if st.active is None:
+            return super().forward(x, *args, **kwargs)
+        k = st.tokens
+        if x.shape[1] < k:
+            st.check_tokens(x.shape[1], "Z-Image layer")
+        x = torch.cat([x[:, :k] + st.scaled(self._unlock_block, x), x[:, k:]], dim=1)
+        return super().forward(x, *args, **kwargs)
+
+
+class ZImage(Family):
+    arch = "z_image"
+    host_class = "Lumina2"
+    user_name = "Z-Image (Turbo, Base)"
+
+    def detect(self, base) -> bool:
+        # The exact model class and the exact loader config: ZImage (not Lumina 2.0's, nor ZImagePixelSpace's).
+        config = getattr(base, "model_config", None)
+        return super().detect(base) and type(config).__name__ == "ZImage"
+
+    def layout(self, dm):
+        return dm.dim, {"layers": len(dm.layers)}
+
+    def block_modules(self, dm):
+        return {"layers": list(dm.layers)}
+
+    def object_patches(self, patcher, state, blocks):
+        return gated_patches(patcher, state, "diffusion_model.layers.{i}.attention.qkv", blocks["layers"], _CaptionQKV)
+
+    def checkpoint_keys(self, blocks):
+        return [f"diffusion_model.layers.{i}" for i in range(blocks["layers"])]
+
+
+FAMILY = ZImage()
+FAMILIES = (FAMILY,)
