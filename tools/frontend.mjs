@@ -167,9 +167,24 @@ async function buildOne(page, job) {
 }
 
 // Two animation frames and a short pause: DOM widgets (the markdown note, previews) follow the canvas a frame late.
+// Bounded in the page: a headless renderer that stops producing frames must not hang the run.
 async function settle(page, ms = 400) {
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await page.evaluate(() => new Promise((r) => {
+    requestAnimationFrame(() => requestAnimationFrame(r));
+    setTimeout(r, 2000);
+  }));
   await page.waitForTimeout(ms);
+}
+
+// A step that never settles (page.evaluate has no timeout of its own) becomes an error naming the step.
+const JOB_TIMEOUT_MS = 420_000;  // the longest legitimate waits below add up to 6 minutes
+let step = '';  // the step of checkOne under way, for the timeout's message
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer from the page within ${ms / 1000} s (at: ${step})`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -181,6 +196,7 @@ async function checkOne(page, job, log) {
   try {
     const text = fs.readFileSync(job.file, 'utf8');
     const expected = JSON.parse(text).nodes.length;
+    step = 'drop';
     const before = await page.evaluate(() => window.__unlockLoads.length);
     await page.evaluate(({ text, fileName }) => {
       // A real drop event carrying the file, dispatched on the canvas element; it bubbles to the document
@@ -196,10 +212,12 @@ async function checkOne(page, job, log) {
     if (!load.ok) throw new Error(`loadGraphData failed after the drop: ${load.error}`);
     const count = await page.evaluate(() => window.app.graph.nodes.length);
     if (count !== expected) throw new Error(`the dropped file has ${expected} nodes, the canvas ${count}`);
+    step = 'settle and graphToPrompt';
     await settle(page);
     res.loaded = await page.evaluate(async () => (await window.app.graphToPrompt()).output);
 
     // The CPU budget: those widgets' values, set as a user would; and nodes muted (Ctrl+M) where told.
+    step = 'budget';
     const problems = await page.evaluate(({ budget, mute }) => {
       const errs = [];
       for (const n of window.app.graph.nodes) {
@@ -221,6 +239,7 @@ async function checkOne(page, job, log) {
       const button = page.locator('[data-testid="queue-button"] button, button[data-testid="queue-button"]').first();
       // Generous waits: on a loaded 2-core machine the 1.43 frontend can take well over 30 s to settle after a
       // load (measured: every click timed out at 30 s while other test processes ran; alone it takes seconds).
+      step = 'queue';
       await button.waitFor({ state: 'visible', timeout: 120_000 });
       const [response] = await Promise.all([
         page.waitForResponse((r) => r.url().endsWith('/api/prompt') && r.request().method() === 'POST',
@@ -261,8 +280,21 @@ try {
     }
   } else if (args.mode === 'check') {
     const results = [];
+    let current = page;
     for (const job of jobs) {
-      const r = await checkOne(page, job, log);
+      let r;
+      try {
+        r = await withTimeout(checkOne(current, job, log), JOB_TIMEOUT_MS, job.name);
+      } catch (e) {
+        // A hung page (measured once on a 2-core machine: no step answered for 10 minutes, while the same job
+        // alone on the same server took a minute). The job runs again, whole, on a fresh page; the first try's
+        // hang stays in the browser log.
+        log.push(`retry ${job.name} on a fresh page: ${e.message}`);
+        console.log(`retry ${job.name}: ${e.message}`);
+        await current.close().catch(() => {});
+        current = await openApp(browser, log);
+        r = await withTimeout(checkOne(current, job, log), JOB_TIMEOUT_MS, job.name);
+      }
       results.push(r);
       console.log(`checked ${job.name}: ${r.error ? 'ERROR ' + r.error.split('\n')[0] : 'ok'}`);
     }
