@@ -146,3 +146,23 @@ def test_the_hosts_tokenizer_gives_the_token_stream_the_family_expects(z_host):
     tokens = comfy.text_encoders.z_image.ZImageTokenizer().tokenize_with_weights("")
     assert (tuple(sorted(tokens)),) == ARCHS["z_image"].text_streams
     assert len(tokens["qwen3_4b"][0]) == 8 < ARCHS["z_image"].tokens
+
+
+def test_hosts_that_fuse_qkv_still_call_the_prompted_projection(z_host, monkeypatch):
+    """Late-2026 hosts compute an INT8 layer's qkv in a fused kernel unless the Linear has comfy_force_cast_weights
+    (read in their comfy/ldm/lumina/model.py, not run here): where the host has that fusion, the patched qkv
+    carries the flag; where it does not (v0.20.1), the module is left as the host made it."""
+    import comfy.ldm.lumina.model
+
+    from unlock_restore.nodes.injection import PromptState
+    from unlock_restore.nodes.families import family
+
+    def patched_qkv():
+        model = small_z_image()
+        state = PromptState([(torch.zeros(8, 256), torch.zeros(2))], 1.0, "test")
+        return family("z_image").object_patches(model, state, BLOCKS)["diffusion_model.layers.1.attention.qkv"]
+
+    fuses = hasattr(comfy.ldm.lumina.model, "_fused_rms_modulated_linear")
+    assert ("comfy_force_cast_weights" in patched_qkv().__dict__) == fuses
+    monkeypatch.setattr(comfy.ldm.lumina.model, "_fused_rms_modulated_linear", lambda *a: None, raising=False)
+    assert patched_qkv().__dict__["comfy_force_cast_weights"] is True

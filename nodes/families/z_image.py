@@ -36,6 +36,17 @@ class _CaptionQKV:
         return super().forward(x, *args, **kwargs)
 
 
+def _unfused() -> dict:
+    """Attributes the patched qkv needs on this host. Late-2026 hosts fuse a layer's RMS norm, modulation and qkv
+    for INT8 (ConvRot) checkpoints into one kernel that never calls `attention.qkv` (comfy/ldm/lumina/model.py,
+    `_fused_rms_modulated_linear`), which would skip the prompt silently; they leave that fusion out for a Linear
+    with `comfy_force_cast_weights`, which then runs through the host's ordinary cast path. Hosts without the
+    fusion (v0.20.1) get nothing, so their fp8 / quantized paths are unchanged."""
+    import comfy.ldm.lumina.model
+
+    return {"comfy_force_cast_weights": True} if hasattr(comfy.ldm.lumina.model, "_fused_rms_modulated_linear") else {}
+
+
 class ZImage(Family):
     arch = "z_image"
     host_class = "Lumina2"
@@ -53,7 +64,8 @@ class ZImage(Family):
         return {"layers": list(dm.layers)}
 
     def object_patches(self, patcher, state, blocks):
-        return gated_patches(patcher, state, "diffusion_model.layers.{i}.attention.qkv", blocks["layers"], _CaptionQKV)
+        return gated_patches(patcher, state, "diffusion_model.layers.{i}.attention.qkv", blocks["layers"], _CaptionQKV,
+                             **_unfused())
 
     def checkpoint_keys(self, blocks):
         return [f"diffusion_model.layers.{i}" for i in range(blocks["layers"])]
