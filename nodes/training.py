@@ -97,6 +97,26 @@ def training_clone(model):
     return model.clone()
 
 
+def _checkpointed(fn, tensors: list[torch.Tensor], trainables: list[torch.Tensor]):
+    """fn(*tensors) as a re-entrant gradient checkpoint, exact with the host blocks' in-place updates: fn gets
+    clones (in-place updates must not alter what checkpoint keeps for recompute), and runs, forward and the
+    recompute inside backward (wherever that is called), with private saved activations and the host's training
+    kernels. The trainables ride along as inputs, so their gradients flow through the recompute."""
+    def run(*inputs):
+        clones = [t.clone() for t in inputs[:len(tensors)]]
+        with exact_inplace_autograd(), host_training_mode():
+            return fn(*clones)
+    return torch.utils.checkpoint.checkpoint(run, *tensors, *trainables, use_reentrant=True)
+
+
+def _own_options(d: dict) -> dict:
+    """`d` with its own copy of transformer_options: frozen now, replayed in backward, while newer hosts rewrite one
+    dict per block (block_index, block_type, img_slice), so the recompute sees what this block saw."""
+    if isinstance(d.get("transformer_options"), dict):
+        return {**d, "transformer_options": dict(d["transformer_options"])}
+    return d
+
+
 def _block_replacements(family, dm, trainables: list[torch.Tensor]) -> dict:
     """Re-entrant gradient checkpointing per transformer block (exact with FLUX's in-place updates), for the
     blocks of `family` (which also knows how to call one).
@@ -106,25 +126,12 @@ def _block_replacements(family, dm, trainables: list[torch.Tensor]) -> dict:
     modules = family.block_modules(dm)
 
     def make(kind: str, index: int, block):
-        def run(args, kwargs, *tensors):
-            # Cloned inputs: the block's in-place updates must not alter what checkpoint keeps for recompute.
-            keys = _tensor_keys(args)
-            a = dict(args)
-            a.update({k: t.clone() for k, t in zip(keys, tensors[:len(keys)])})
-            # The recompute runs inside backward, wherever that is called: it needs the host's training kernels too.
-            with exact_inplace_autograd(), host_training_mode():
-                return family.run_block(kind, block, a, kwargs)
-
         def replace(args, extra):
-            # Frozen now, replayed in backward: newer hosts rewrite one transformer_options dict per block
-            # (block_index, block_type, img_slice), so the recompute gets a copy of what this block saw.
-            args = dict(args)
-            if isinstance(args.get("transformer_options"), dict):
-                args["transformer_options"] = dict(args["transformer_options"])
+            args = _own_options(args)
             kwargs = family.block_kwargs(extra.get("original_block"))
-            tensors = [args[k] for k in _tensor_keys(args)]
-            outs = torch.utils.checkpoint.checkpoint(lambda *t: run(args, kwargs, *t), *tensors, *trainables,
-                                                     use_reentrant=True)
+            keys = _tensor_keys(args)
+            outs = _checkpointed(lambda *t: family.run_block(kind, block, {**args, **dict(zip(keys, t))}, kwargs),
+                                 [args[k] for k in keys], trainables)
             return {"img": outs[0], "txt": outs[1]} if len(outs) == 2 else {"img": outs[0]}
         return replace
 
@@ -135,25 +142,23 @@ def _block_replacements(family, dm, trainables: list[torch.Tensor]) -> dict:
 
 class _CheckpointedBlock:
     """A block whose forward runs as a re-entrant checkpoint (for hosts whose block loop has no patches_replace
-    entry, Family.checkpoint_keys): the same contract as `_block_replacements`, through the block's own call."""
+    entry, Family.checkpoint_keys): `_checkpointed`, as `_block_replacements` uses it, through the block's own
+    call."""
 
     def forward(self, *args, **kwargs):
-        # A copy of what this block saw: the host rewrites one transformer_options dict per block.
-        if isinstance(kwargs.get("transformer_options"), dict):
-            kwargs = {**kwargs, "transformer_options": dict(kwargs["transformer_options"])}
+        kwargs = _own_options(kwargs)
         where = [("a", i) for i, v in enumerate(args) if isinstance(v, torch.Tensor)]
         where += [("k", k) for k, v in sorted(kwargs.items()) if isinstance(v, torch.Tensor)]
         run = super().forward
 
         def call(*tensors):
             a, kw = list(args), dict(kwargs)
-            for (kind, key), t in zip(where, tensors):  # cloned, so in-place updates leave the saved inputs alone
-                (a if kind == "a" else kw)[key] = t.clone()
-            with exact_inplace_autograd(), host_training_mode():
-                return run(*a, **kw)
+            for (kind, key), t in zip(where, tensors):
+                (a if kind == "a" else kw)[key] = t
+            return run(*a, **kw)
 
         tensors = [args[key] if kind == "a" else kwargs[key] for kind, key in where]
-        return torch.utils.checkpoint.checkpoint(call, *tensors, *self._unlock_trainables, use_reentrant=True)
+        return _checkpointed(call, tensors, self._unlock_trainables)
 
 
 def _checkpoint_patches(family, patcher, blocks: dict, trainables: list[torch.Tensor]) -> dict:
