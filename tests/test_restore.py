@@ -92,6 +92,23 @@ def test_schema_contract(node):
 
 # --- FLUX: images ---------------------------------------------------------------------------------------------
 
+def _wired_graph(comfy_host, model, vae, prompt, pixels, seed):
+    """What the node must equal, wired from stock nodes: Apply Restoration Prompt -> VAE Encode ->
+    SamplerCustomAdvanced(RandomNoise, BasicGuider, Bridge Sampler, Bridge Schedule) -> VAE Decode.
+    Returns (the encoded latent, the decoded output)."""
+    node = comfy_host.node
+    with torch.inference_mode():
+        patched, cond = node("UnlockPromptApply").execute(model=model, restoration_prompt=prompt, strength=1.0).result
+        (latent,) = node("VAEEncode")().encode(vae, pixels)
+        (noise,) = node("RandomNoise")().get_noise(seed)
+        guider = node("BasicGuider")().get_guider(patched, cond)[0]
+        sampler = node("UnlockBridgeSampler").execute().result[0]
+        sigmas = node("UnlockBridgeSigmas").execute(model=patched, t0=0.4, steps=STEPS, t_min=1e-4).result[0]
+        out, _ = node("SamplerCustomAdvanced")().sample(noise, guider, sampler, sigmas, latent)
+        (ref,) = node("VAEDecode")().decode(vae, out)
+    return latent, ref
+
+
 def test_flux_node_equals_the_wired_graph(node, flux, comfy_host):
     """For an image already at the model's multiple, the node is exactly Apply Restoration Prompt ->
     VAE Encode -> SamplerCustomAdvanced(RandomNoise, BasicGuider, Bridge Sampler, Bridge Schedule) -> VAE Decode."""
@@ -100,17 +117,7 @@ def test_flux_node_equals_the_wired_graph(node, flux, comfy_host):
     image = _smooth_images(1, 48, 64)
     ours = restore(node, flux, prompt, image, seed=7)
 
-    with torch.inference_mode():
-        patched, cond = comfy_host.node("UnlockPromptApply").execute(model=model, restoration_prompt=prompt,
-                                                                     strength=1.0).result
-        (latent,) = comfy_host.node("VAEEncode")().encode(vae, image)
-        (noise,) = comfy_host.node("RandomNoise")().get_noise(7)
-        guider = comfy_host.node("BasicGuider")().get_guider(patched, cond)[0]
-        sampler = comfy_host.node("UnlockBridgeSampler").execute().result[0]
-        sigmas = comfy_host.node("UnlockBridgeSigmas").execute(model=patched, t0=0.4, steps=STEPS,
-                                                               t_min=1e-4).result[0]
-        out, _ = comfy_host.node("SamplerCustomAdvanced")().sample(noise, guider, sampler, sigmas, latent)
-        (ref,) = comfy_host.node("VAEDecode")().decode(vae, out)
+    _, ref = _wired_graph(comfy_host, model, vae, prompt, image, seed=7)
     _check_image(ours, image)
     torch.testing.assert_close(ours, ref.clamp(0, 1), atol=0, rtol=0)
     assert float((ours - image).abs().mean()) > 1e-3, "nothing was restored"
@@ -222,17 +229,7 @@ def test_wan_node_equals_the_wired_graph(node, wan, comfy_host):
     video = _smooth_images(9, 32, 48, motion=0.1)
     ours = restore(node, wan, prompt, video, seed=7)
 
-    with torch.inference_mode():
-        patched, cond = comfy_host.node("UnlockPromptApply").execute(model=model, restoration_prompt=prompt,
-                                                                     strength=1.0).result
-        (latent,) = comfy_host.node("VAEEncode")().encode(vae, video)
-        (noise,) = comfy_host.node("RandomNoise")().get_noise(7)
-        guider = comfy_host.node("BasicGuider")().get_guider(patched, cond)[0]
-        sampler = comfy_host.node("UnlockBridgeSampler").execute().result[0]
-        sigmas = comfy_host.node("UnlockBridgeSigmas").execute(model=patched, t0=0.4, steps=STEPS,
-                                                               t_min=1e-4).result[0]
-        out, _ = comfy_host.node("SamplerCustomAdvanced")().sample(noise, guider, sampler, sigmas, latent)
-        (ref,) = comfy_host.node("VAEDecode")().decode(vae, out)
+    latent, ref = _wired_graph(comfy_host, model, vae, prompt, video, seed=7)
     assert latent["samples"].shape[:3] == (1, 16, 3), "the reference encodes one clip of 9 frames"
     _check_image(ours, video)
     torch.testing.assert_close(ours, ref.reshape(video.shape).clamp(0, 1), atol=0, rtol=0)
