@@ -11,6 +11,10 @@ import hashlib
 import torch
 
 
+class HostLacks(RuntimeError):
+    """A builder needs a host module this ComfyUI does not have (the tests that use it skip, saying which)."""
+
+
 def seeded_init(module: torch.nn.Module, seed: int) -> None:
     """Every parameter from its own generator (seed, name): independent of construction order."""
     with torch.no_grad():
@@ -154,6 +158,30 @@ def small_taef2(seed: int = 0):
     sd = {k: tiny.init_tensor(k, tuple(v.shape), seed, "taesd_flux", tiny.gain_for("taesd_flux", k))
           for k, v in module.state_dict().items() if k not in ("vae_scale", "vae_shift")}
     vae = comfy.sd.VAE(sd=sd, metadata={"tae_latent_channels": 128})
+    vae.throw_exception_if_invalid()
+    return vae
+
+
+def small_taehv(latent_channels: int, seed: int = 0):
+    """The tiny video autoencoder VAELoader builds from a TAEHV-type file (comfy/taesd/taehv.py, recognised by
+    `decoder.22.bias`), seeded with the tiny-model recipe's gains and built in-process: 48 latent channels is
+    taew2_2 (Wan 2.2 TI2V-5B's latent space), 32 is lighttae_hv15 (HunyuanVideo 1.5's); 16 x spatial and 4 x
+    temporal compression, as the real VAEs. Only hosts that have TAEHV (v0.20.1, not v0.3.64) have it."""
+    import importlib.util
+
+    import comfy.sd
+
+    if importlib.util.find_spec("comfy.taesd.taehv") is None:
+        raise HostLacks("this host has no comfy.taesd.taehv (TAEHV), the tiny video VAE these tests build")
+    import comfy.taesd.taehv
+
+    from .host import load_tool
+
+    tiny = load_tool("tiny_models")
+    module = comfy.taesd.taehv.TAEHV(latent_channels=latent_channels)
+    sd = {k: tiny.init_tensor(k, tuple(v.shape), seed, "taesd_flux", tiny.gain_for("taesd_flux", k))
+          for k, v in module.state_dict().items()}
+    vae = comfy.sd.VAE(sd=sd)
     vae.throw_exception_if_invalid()
     return vae
 
