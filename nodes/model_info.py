@@ -39,6 +39,7 @@ FAMILY_NAMES = {
     "WAN22_Animate": "Wan 2.2 Animate", "WAN21_CausalAR": "Wan causal (autoregressive)",
     "WAN21_FlowRVS": "Wan FlowRVS", "WAN21_SCAIL": "Wan SCAIL", "WAN22_WanDancer": "Wan WanDancer",
     "QwenImage": "Qwen-Image", "Lumina2": "Lumina Image 2.0", "HunyuanVideo": "HunyuanVideo",
+    "HunyuanVideo15": "HunyuanVideo 1.5", "HunyuanVideo15_SR_Distilled": "HunyuanVideo 1.5 super-resolution",
     "HunyuanImage21": "HunyuanImage 2.1", "SD3": "Stable Diffusion 3", "SDXL": "SDXL",
     "BaseModel": "Stable Diffusion 1.x",
     "LTXV": "LTX-Video", "CosmosPredict2": "Cosmos Predict2", "HiDream": "HiDream", "AuraFlow": "AuraFlow",

@@ -109,6 +109,16 @@ ARCHS: dict[str, Arch] = {
                     time_grid=None, text_streams=(("qwen3_4b",),), group="z_image",
                     encoder="qwen_3_4b (Load CLIP, type lumina2)", encoder_name="Qwen3-4B", video=False,
                     vae="the FLUX VAE (ae.safetensors)", adds_plain_prompt=False),
+    # HunyuanVideo 1.5 (8.3B): 54 FLUX.1-type double blocks, Qwen2.5-VL-7B's hidden states (3584 wide) as text,
+    # which the model puts after any byT5 glyph or vision tokens; the empty text zero-padded to K as Qwen-Image's
+    # (causal, so no row depends on the length). Its tokenizer's stream is Qwen-Image's (qwen25_7b): its template
+    # and layer differ, so the encoder hint names the right loader. Its own 32-channel video VAE.
+    "hunyuan_video15": Arch("HunyuanVideo 1.5", ("double",), 128, {"HunyuanVideo-1.5": (2048, {"double": 54})},
+                            text_width=3584, time_grid=None, text_streams=(("qwen25_7b",),), group="hunyuan_video15",
+                            encoder="qwen_2.5_vl_7b + byt5_small_glyphxl (DualCLIPLoader, type hunyuan_video_15)",
+                            encoder_name="Qwen2.5-VL-7B",
+                            vae="the HunyuanVideo 1.5 VAE (hunyuanvideo15_vae_fp16.safetensors)",
+                            adds_plain_prompt=False),
     "wan21": Arch("Wan 2.1", ("blocks",), 226, {"Wan2.1-T2V-1.3B": (1536, {"blocks": 30}),
                                                "Wan2.1-T2V-14B": (5120, {"blocks": 40})}, group="wan",
                   expert_boundary=0.875),

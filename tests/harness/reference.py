@@ -10,7 +10,8 @@ FLUX_BLOCKS = ("flux", "chroma", "flux2")
 IMAGE_ARCHS = FLUX_BLOCKS + ("z_image",)
 # The text width of harness.small_models.small_flux2 (FLUX.2's varies with its LLM; the real ones are 7680-15360).
 SMALL_FLUX2_TEXT = 96
-LATENT_CHANNELS = {"wan22": 48, "flux2": 128}  # Wan 2.2 TI2V-5B's VAE; FLUX.2's (32 x 2 x 2 patches); else 16
+# Wan 2.2 TI2V-5B's VAE; FLUX.2's (32 x 2 x 2 patches); HunyuanVideo 1.5's; else 16.
+LATENT_CHANNELS = {"wan22": 48, "flux2": 128, "hunyuan_video15": 32}
 
 
 def prompt_shape(arch):
@@ -89,6 +90,11 @@ def reference_model(patcher, prompt, strength=1.0):
         for i, blk in enumerate(dm.layers):
             blk.attention.qkv.register_forward_pre_hook(lambda mod, args, i=i: (torch.cat(
                 [args[0][:, :k] + s * a[i] * P.to(args[0]), args[0][:, k:]], dim=1),) + args[1:])
+    elif prompt.arch == "hunyuan_video15":  # each block's text qkv reads t + s a_l P on the LAST K rows (the LLM's)
+        k = P.shape[0]
+        for i, blk in enumerate(dm.double_blocks):
+            blk.txt_attn.qkv.register_forward_pre_hook(lambda mod, args, i=i: (torch.cat(
+                [args[0][:, :-k], args[0][:, -k:] + s * a[i] * P.to(args[0])], dim=1),) + args[1:])
     else:
         for i, blk in enumerate(dm.blocks):
             orig = blk.cross_attn.forward
