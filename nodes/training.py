@@ -341,8 +341,12 @@ class PromptTrainer:
             # To the batch size, as the host's sampling does (a scalar guidance is one row; Chroma concatenates it).
             conds = {k: v.process_cond(batch_size=x_t.shape[0], area=None, device=self.device).cond
                      for k, v in conds.items()}
+            # As the host's sampler sets them (comfy/samplers.py): this evaluation's sigmas and the schedule it is a
+            # step of, here one step from t to 0, as x0_hat is the one-step estimate. Mean-flow models (HunyuanVideo
+            # 1.5's step-distilled ones) read both to time their second embedding (r = 0: the jump to x0).
+            options = {**self.transformer_options, "sigmas": t_, "sample_sigmas": torch.stack([t_[0], t_[0] * 0])}
             with exact_inplace_autograd(), host_training_mode():
-                pred = self.base.apply_model(x_t, t_, transformer_options=self.transformer_options, **conds)
+                pred = self.base.apply_model(x_t, t_, transformer_options=options, **conds)
             return pred.float()
 
         return bridge_loss(x0_hat, x0.float(), y.float(), self.t0, objective=self.objective, t=t, noise=noise,

@@ -1,15 +1,16 @@
 """Tier 2 (in-process host): what is HunyuanVideo 1.5's own beside the family contract (tests/test_families.py): the
 host's own model detection of the real layout is driven, HunyuanVideo 1.0 and the 1.5 super-resolution model are
 refused by name, the prompt lands on the LLM rows behind the byT5 glyph and vision tokens the model puts in front
-(and leaves those alone), a text encoding of another length stops with a clear error, and the host's tokenizer gives
-the stream and length the family expects."""
+(and leaves those alone), a text encoding of another length stops with a clear error, a step-distilled (mean-flow)
+model trains with its one-step x0, and the host's tokenizer gives the stream and length the family expects."""
 import types
 
 import pytest
 import torch
 
+from harness.gradcheck import trainer_loss
 from harness.reference import make_latent, make_prompt, reference_model, run_model
-from harness.small_models import small_hunyuan_video15
+from harness.small_models import small_hunyuan_video15, small_taehv
 
 BLOCKS = {"double": 2}
 
@@ -119,6 +120,33 @@ def test_a_text_encoding_of_another_length_is_refused(hv_host):
     assert msg.startswith("Apply Restoration Prompt: the model received 11 text tokens but the restoration prompt "
                           "has K=8"), msg
     assert "HunyuanVideo 1.5 text input" in msg, msg
+
+
+def test_a_step_distilled_model_trains_with_its_one_step_x0(hv_host):
+    """Mean-flow models (time_r_in) read the sampler's sigmas and schedule to embed a second time r, the end of the
+    step; the trainer's x0_hat is the one-step estimate, so it gives the schedule [t, 0] and r = 0 (before, the
+    host's lookup of transformer_options['sigmas'] failed with a KeyError)."""
+    import comfy.ldm.flux.layers
+
+    from unlock_restore.nodes.training import PromptTrainer
+
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(5, 32, 32, 3, generator=g)
+    tr = PromptTrainer(small_hunyuan_video15(meanflow=True), small_taehv(32), clean, 0.5 * clean, mode="gated",
+                       objective="bridge", t0=0.4, seed=0, node="hv-meanflow", tokens=8,
+                       gradient_checkpointing=False, time_index="continuous")
+    seen = []
+    hook = tr.base.diffusion_model.time_r_in.register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    try:
+        with torch.inference_mode(False):
+            loss = trainer_loss(tr, tr.batch(2, torch.Generator().manual_seed(5)))
+            loss.backward()
+    finally:
+        hook.remove()
+    assert torch.isfinite(loss) and tr.gates.grad.abs().max() > 0  # zero gates at the start: dL/dP is 0 there
+    r0 = comfy.ldm.flux.layers.timestep_embedding(torch.zeros(1), 256, time_factor=1000.0)
+    assert len(seen) == 1
+    torch.testing.assert_close(seen[0], r0.to(seen[0]))
 
 
 def test_the_hosts_tokenizer_gives_the_token_stream_the_family_expects(hv_host):

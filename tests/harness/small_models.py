@@ -144,17 +144,18 @@ def small_z_image(seed: int = 0, dim: int = 256, heads: int = 4, layers: int = 2
     return _patcher(comfy.supported_models.ZImage(unet), seed)
 
 
-def small_hunyuan_video15(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2):
+def small_hunyuan_video15(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2, meanflow: bool = False):
     """A small HunyuanVideo 1.5 (comfy.model_base.HunyuanVideo15) as the loader configures one (comfy/
     model_detection.py's HunyuanVideo branch with the 1.5 keys: byT5 mapper, vision input, type embedding) at a small
     width, built in-process: the loader fixes the head width at 128 and the rope axes. 65 input channels (32 latent,
-    32 image condition, 1 mask) and 32 out, as the real one; no single-stream blocks. Only hosts that have
+    32 image condition, 1 mask) and 32 out, as the real one; no single-stream blocks. `meanflow`: the second time
+    embedding (time_r_in) of the step-distilled models. Only hosts that have
     HunyuanVideo 1.5 (v0.20.1, not v0.3.64) can build it."""
     import comfy.supported_models
 
     head = hidden // heads
     unet = dict(image_model="hunyuan_video", in_channels=65, out_channels=32, patch_size=[1, 1, 1], vec_in_dim=None,
-                axes_dim=[head // 4, 3 * head // 8, 3 * head // 8], meanflow=False, context_in_dim=3584,
+                axes_dim=[head // 4, 3 * head // 8, 3 * head // 8], meanflow=meanflow, context_in_dim=3584,
                 hidden_size=hidden, mlp_ratio=4.0, num_heads=heads, depth=depth, depth_single_blocks=0, theta=256,
                 qkv_bias=True, byt5=True, guidance_embed=False, use_cond_type_embedding=True, vision_in_dim=1152,
                 meanflow_sum=True)
