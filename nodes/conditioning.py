@@ -57,6 +57,26 @@ def _check_width(node: str, what: str, width: int, arch: str, text_width: int | 
                          f"model reads {want}-wide text. Connect {ARCHS[arch].encoder}.")
 
 
+def _check_tokenizer(node: str, clip, arch: str) -> None:
+    """Where the token streams do not tell two families' encoders apart (`Arch.tokenizer`), the CLIP's tokenizer
+    class must be this family's: the same weights loaded for another family encode another template."""
+    want = ARCHS[arch].tokenizer
+    if want is None:
+        return
+    cls = type(getattr(clip, "tokenizer", None))
+    # The host's own class: the first of the MRO in ComfyUI's comfy package (another pack's subclass counts as its
+    # host base). Exact, not a subclass check: HunyuanVideo 1.5's and HunyuanImage 2.1's derive from Qwen-Image's.
+    got = next((f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__ if c.__module__.startswith("comfy.")), None)
+    if got == want:
+        return
+    spec = ARCHS[arch]
+    other = next((a.label for a in ARCHS.values() if got is not None and a.tokenizer == got), None)
+    whose = f"{other}'s encoder" if other else "another model's encoder"
+    raise ValueError(f"{node}: the connected CLIP is {whose} (it tokenizes with {cls.__name__}), not {spec.label}'s "
+                     f"({want.rsplit('.', 1)[1]}): the same {spec.encoder_name} weights are loaded with another text "
+                     f"template for each family, so the null context would be wrong. Connect {spec.encoder}.")
+
+
 def clip_null_context(node: str, clip, k: int, arch: str, text_width: int | None = None):
     """The empty text encoded by a connected CLIP at the length the prompt needs, as a null context (same
     return as `encoded_null_context`). FLUX: T5 over exactly K tokens, unmasked (what ComfyUI's
@@ -71,6 +91,7 @@ def clip_null_context(node: str, clip, k: int, arch: str, text_width: int | None
         raise ValueError(f"{node}: the connected CLIP is not {family.label}'s text encoder (its tokenizer gives "
                          f"{', '.join(streams) or 'no named'} token streams, {family.label}'s gives "
                          f"{theirs}). Connect {ARCHS[arch].encoder}.")
+    _check_tokenizer(node, clip, arch)
     out = clip.encode_from_tokens(tokens, return_pooled=True, return_dict=True)
     context, pooled = out["cond"], out.get("pooled_output")
     _check_width(node, "CLIP", context.shape[-1], arch, text_width)

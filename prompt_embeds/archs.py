@@ -32,6 +32,10 @@ class Arch:
     # The token streams ComfyUI's tokenizer for this family's text encoder returns (how a CLIP is recognised): one
     # tuple per text encoder the family is used with.
     text_streams: tuple[tuple[str, ...], ...] = (("umt5xxl",),)
+    # Where another family's encoder gives the same streams from the same weights (Qwen-Image's and HunyuanVideo
+    # 1.5's Qwen2.5-VL-7B: another chat template and hidden layer), the tokenizer class ComfyUI loads this family's
+    # with (module.Class), which tells them apart; None: the streams suffice.
+    tokenizer: str | None = None
     # The model itself left-pads shorter text with zeros to exactly `tokens` rows (FLUX.2), so K is fixed and an
     # encoding shorter than K is fitted exactly by zero rows in front.
     pad_left: bool = False
@@ -98,6 +102,7 @@ ARCHS: dict[str, Arch] = {
     # give a prompt room at a modest cost (the joint attention grows by K rows). Wan 2.1's VAE, one frame per image.
     "qwen_image": Arch("Qwen-Image", ("blocks",), 128, {"Qwen-Image": (3072, {"blocks": 60})}, text_width=3584,
                        time_grid=None, text_streams=(("qwen25_7b",),), group="qwen_image",
+                       tokenizer="comfy.text_encoders.qwen_image.QwenImageTokenizer",
                        encoder="qwen_2.5_vl_7b (Load CLIP, type qwen_image)", encoder_name="Qwen2.5-VL-7B",
                        video=False, video_vae=True, vae="the Qwen-Image VAE (qwen_image_vae.safetensors)",
                        adds_plain_prompt=False),
@@ -111,10 +116,11 @@ ARCHS: dict[str, Arch] = {
                     vae="the FLUX VAE (ae.safetensors)", adds_plain_prompt=False),
     # HunyuanVideo 1.5 (8.3B): 54 FLUX.1-type double blocks, Qwen2.5-VL-7B's hidden states (3584 wide) as text,
     # which the model puts after any byT5 glyph or vision tokens; the empty text zero-padded to K as Qwen-Image's
-    # (causal, so no row depends on the length). Its tokenizer's stream is Qwen-Image's (qwen25_7b): its template
-    # and layer differ, so the encoder hint names the right loader. Its own 32-channel video VAE.
+    # (causal, so no row depends on the length). Its tokenizer's stream is Qwen-Image's (qwen25_7b) but its template
+    # and layer differ: the tokenizer class tells them apart. Its own 32-channel video VAE.
     "hunyuan_video15": Arch("HunyuanVideo 1.5", ("double",), 128, {"HunyuanVideo-1.5": (2048, {"double": 54})},
                             text_width=3584, time_grid=None, text_streams=(("qwen25_7b",),), group="hunyuan_video15",
+                            tokenizer="comfy.text_encoders.hunyuan_video.HunyuanVideo15Tokenizer",
                             encoder="qwen_2.5_vl_7b + byt5_small_glyphxl (DualCLIPLoader, type hunyuan_video_15)",
                             encoder_name="Qwen2.5-VL-7B",
                             vae="the HunyuanVideo 1.5 VAE (hunyuanvideo15_vae_fp16.safetensors)",

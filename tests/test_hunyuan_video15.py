@@ -164,3 +164,37 @@ def test_the_hosts_tokenizer_gives_the_token_stream_the_family_expects(hv_host):
     assert ids[user + 1:user + 3] == [872, 198]  # "user", "\n"
     kept = ids[user + 3:]  # " " (the tokenizer's stand-in for empty text), <|im_end|>, "\n", <|im_start|>, ...
     assert len(kept) == 6 < ARCHS["hunyuan_video15"].tokens, kept
+
+
+HUNYUAN_IMAGE_TOKENIZER = "comfy.text_encoders.hunyuan_image.HunyuanImageTokenizer"  # derives from Qwen-Image's
+
+
+@pytest.mark.parametrize("mine,theirs", [("hunyuan_video15", "qwen_image"), ("qwen_image", "hunyuan_video15"),
+                                         ("qwen_image", HUNYUAN_IMAGE_TOKENIZER)])
+def test_the_other_familys_qwen_encoder_is_refused_by_name(hv_host, mine, theirs):
+    """Qwen-Image's and HunyuanVideo 1.5's text encoders load the same Qwen2.5-VL-7B file and give the same token
+    stream, but encode other templates (and layers): the tokenizer class the host loads each with tells them apart
+    (exactly: HunyuanVideo 1.5's and HunyuanImage 2.1's derive from Qwen-Image's). A real CLIP (a small one) with
+    another family's real tokenizer is refused before anything is encoded."""
+    import importlib
+
+    from harness.small_models import small_klein_clip, small_qwen_image
+    from unlock_restore.prompt_embeds import ARCHS
+
+    def resolve(path):
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)  # the names resolve to the host's own classes
+
+    tokenizer = resolve(ARCHS[theirs].tokenizer if theirs in ARCHS else theirs)
+    clip = small_klein_clip()
+    clip.tokenizer = tokenizer()
+    model = small_hunyuan_video15() if mine == "hunyuan_video15" else small_qwen_image()
+    blocks = BLOCKS if mine == "hunyuan_video15" else {"blocks": 2}
+    with pytest.raises(ValueError) as e:
+        hv_host.node("UnlockPromptApply").execute(model=model, restoration_prompt=make_prompt(mine, 64, blocks),
+                                                  strength=1.0, clip=clip)
+    msg = str(e.value)
+    whose = f"{ARCHS[theirs].label}'s encoder" if theirs in ARCHS else "another model's encoder"
+    assert msg.startswith(f"Apply Restoration Prompt: the connected CLIP is {whose} (it tokenizes with "
+                          f"{tokenizer.__name__}), not {ARCHS[mine].label}'s"), msg
+    assert msg.endswith(f"Connect {ARCHS[mine].encoder}."), msg
