@@ -168,6 +168,40 @@ def test_wan21_t2v_loads_as_wan21_t2v_and_runs(comfy_host, host_models, tiny_mod
     _free()
 
 
+def _needs(comfyui_path, name):
+    import pytest
+
+    if not tm.host_supports(comfyui_path, name):
+        pytest.skip(f"{name.upper()} SKIPPED: this host lacks {tm.HOST_NEEDS[name][0]}"
+                    + (f" with '{tm.HOST_NEEDS[name][1]}'" if tm.HOST_NEEDS[name][1] else "")
+                    + " (v0.20.1 has it); the tiny file is not built here")
+
+
+def test_hunyuan_video15_loads_as_hunyuan_video15_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
+    _needs(comfyui_path, "hunyuan_video15")
+    patcher = _load_unet(comfy_host, host_models, "hunyuan_video15")
+    base = patcher.model
+    assert type(base).__name__ == "HunyuanVideo15" and type(base.model_config).__name__ == "HunyuanVideo15"
+    cfg = base.model_config.unet_config
+    assert (cfg["hidden_size"], cfg["num_heads"], cfg["depth"], cfg["depth_single_blocks"], cfg["context_in_dim"],
+            cfg["in_channels"], cfg["byt5"], cfg["vision_in_dim"]) == (128, 1, 1, 0, 3584, 65, True, 1152)
+    n = _params(base.diffusion_model)
+    assert n == _manifest(tiny_models)["files"]["hunyuan_video15"]["params"] and 9e6 < n < 12e6, n
+
+    import comfy.model_management as mm
+
+    mm.load_models_gpu([patcher])
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 32, 2, 4, 4, generator=g)
+    with torch.inference_mode():
+        conds = base.extra_conds(noise=x, cross_attn=torch.randn(1, 16, 3584, generator=g), pooled_output=None,
+                                 device=torch.device("cpu"))
+        out = base.apply_model(x, torch.tensor([0.6]), **{k: v.cond for k, v in conds.items()}).float()
+    assert out.shape == x.shape and torch.isfinite(out).all() and 0.1 < out.std() < 10, out.std()
+    del patcher, base
+    _free()
+
+
 # --- VAEs ---------------------------------------------------------------------------------------------------------
 
 def _load_vae(comfy_host, host_models, name):
@@ -211,13 +245,34 @@ def test_wan21_vae_round_trips_a_video(comfy_host, host_models, tiny_models):
     _free()
 
 
+def test_taehv_hv15_round_trips_a_video(comfy_host, host_models, tiny_models, comfyui_path):
+    _needs(comfyui_path, "taehv_hv15")
+    import comfy.latent_formats
+    import comfy.taesd.taehv
+
+    vae = _load_vae(comfy_host, host_models, "taehv_hv15")
+    # lighttae_hv15's branch of comfy/sd.py: 32 channels in HunyuanVideo 1.5's latent format, 16 x spatial.
+    assert isinstance(vae.first_stage_model, comfy.taesd.taehv.TAEHV) and vae.latent_channels == 32
+    assert vae.first_stage_model.latent_format is comfy.latent_formats.HunyuanVideo15
+    video = torch.rand(5, 64, 64, 3, generator=torch.Generator().manual_seed(0))  # 5 frames -> 2 latent frames
+    latent = vae.encode(video)
+    assert latent.shape == (1, 32, 2, 4, 4) and torch.isfinite(latent).all() and 0.05 < latent.std() < 10
+    decoded = vae.decode(latent)
+    assert decoded.shape[-4:] == (5, 64, 64, 3) and torch.isfinite(decoded).all() and decoded.std() > 0
+    del vae
+    _free()
+
+
 # --- The build itself -----------------------------------------------------------------------------------------
 
-def test_manifest_describes_every_file(tiny_models):
+def test_manifest_describes_every_file(tiny_models, comfyui_path):
     manifest = _manifest(tiny_models)
     assert manifest["version"] == tm.VERSION
-    # The default set; an on-demand model (flux_dev_single) is in the manifest once a test has asked for it.
-    assert set(tiny_models) == set(tm.default_names()) and set(tm.ON_DEMAND) <= set(tm.MODEL_FOLDERS)
+    # The default set of this host (HOST_NEEDS leaves out what it cannot build); an on-demand model
+    # (flux_dev_single) is in the manifest once a test has asked for it.
+    assert set(tiny_models) == set(tm.default_names(comfyui_path)) and set(tm.ON_DEMAND) <= set(tm.MODEL_FOLDERS)
+    assert set(tm.default_names()) - set(tiny_models) == {n for n in tm.HOST_NEEDS
+                                                          if not tm.host_supports(comfyui_path, n)}
     assert set(tiny_models) <= set(manifest["files"]) <= set(tm.MODEL_FOLDERS)
     for name, path in tiny_models.items():
         entry = manifest["files"][name]

@@ -19,6 +19,11 @@ Files (the smallest shapes the stock loaders detect, comfy/model_detection.py an
   taesd_flux     TAESD with 16 latent channels (the FLUX latent space; vae_scale/vae_shift as ComfyUI sets
                  them for taef1), 2.5 M parameters, fp32                                -> vae
   wan21_vae      the Wan 2.1 VAE architecture (z 16, not 2.2), 127 M parameters, bf16  -> vae
+  hunyuan_video15  HunyuanVideo 1.5 layout, hidden 128 (1 head: detection fixes the head width at 128 and rope
+                 (16,56,56)), 1 double block, text 3584, byT5 mapper and vision input as the real one, 65 channels
+                 in, 32 out, 10.6 M parameters, bf16; only on hosts with HunyuanVideo 1.5      -> diffusion_models
+  taehv_hv15     TAEHV with 32 latent channels (what VAELoader builds from lighttae_hv15: HunyuanVideo 1.5's
+                 latent space, 16 x spatial and 4 x temporal compression), fp32; only on hosts with TAEHV -> vae
   clip_l_tiny    CLIP-L text model at its real size (123 M parameters; the host's long-CLIP support replaces any
                  clip_l config override with its own), bf16                             -> text_encoders
   t5xxl_tiny     T5-XXL text model, width 4096 (FLUX's context), 1 layer, full 32128 vocabulary, 133 M
@@ -74,6 +79,8 @@ MODEL_FOLDERS: dict[str, str] = {
     "wan21_t2v": "diffusion_models",
     "taesd_flux": "vae",
     "wan21_vae": "vae",
+    "hunyuan_video15": "diffusion_models",
+    "taehv_hv15": "vae",
     "clip_l_tiny": "text_encoders",
     "t5xxl_tiny": "text_encoders",
     "umt5xxl_tiny": "text_encoders",
@@ -88,6 +95,8 @@ FILE_NAMES: dict[str, str] = {
     "wan21_t2v": "wan21_t2v_tiny.safetensors",
     "taesd_flux": "taesd_flux_tiny.safetensors",
     "wan21_vae": "wan21_vae.safetensors",
+    "hunyuan_video15": "hunyuan_video15_tiny.safetensors",
+    "taehv_hv15": "taehv_hv15_tiny.safetensors",
     "clip_l_tiny": "clip_l_tiny.safetensors",
     "t5xxl_tiny": "t5xxl_tiny.safetensors",
     "umt5xxl_tiny": "umt5xxl_tiny.safetensors",
@@ -103,6 +112,8 @@ EXPECTED_DETECTION: dict[str, str] = {
     "wan21_t2v": "WAN21_T2V",
     "taesd_flux": "comfy.taesd.taesd.TAESD",
     "wan21_vae": "comfy.ldm.wan.vae.WanVAE",
+    "hunyuan_video15": "HunyuanVideo15",
+    "taehv_hv15": "comfy.taesd.taehv.TAEHV",
     "clip_l_tiny": "comfy.clip_model.CLIPTextModel",
     "t5xxl_tiny": "comfy.text_encoders.t5.T5",
     "umt5xxl_tiny": "comfy.text_encoders.t5.T5",
@@ -126,6 +137,21 @@ CHROMA_CONFIG = dict(in_channels=64, out_channels=64, context_in_dim=4096, hidde
 # the width is the real one; one block. About 0.38 B parameters, 0.76 GB in bfloat16.
 QWEN_IMAGE_CONFIG = dict(patch_size=2, in_channels=64, out_channels=16, num_layers=1, attention_head_dim=128,
                          num_attention_heads=24, joint_attention_dim=3584, axes_dims_rope=(16, 56, 56))
+# HunyuanVideo 1.5 as the stock loader reads it back (comfy/model_detection.py, its HunyuanVideo branch with the 1.5
+# keys): the width from img_in (heads = width / 128), the text width from txt_in, the byT5 mapper (1472 -> 2048 ->
+# width) and the vision input (1152) by their keys; 65 input channels (32 latent, 32 image condition, 1 mask).
+HUNYUAN_VIDEO15_CONFIG = dict(in_channels=65, out_channels=32, patch_size=[1, 1, 1], vec_in_dim=None,
+                              context_in_dim=3584, hidden_size=128, mlp_ratio=4.0, num_heads=1, depth=1,
+                              depth_single_blocks=0, axes_dim=[16, 56, 56], theta=256, qkv_bias=True,
+                              guidance_embed=False, byt5=True, meanflow=False, use_cond_type_embedding=True,
+                              vision_in_dim=1152, meanflow_sum=True)
+TAEHV_HV15_LATENT_CHANNELS = 32
+# Names only some hosts can build: NAME -> (a file of the checkout, a line it must contain, or None for the file
+# alone). Read as text, so choosing the names needs no import of ComfyUI.
+HOST_NEEDS: dict[str, tuple[str, str | None]] = {
+    "hunyuan_video15": ("comfy/model_base.py", "class HunyuanVideo15("),
+    "taehv_hv15": ("comfy/taesd/taehv.py", None),
+}
 # flux_dev plus one single block (the stock loader counts blocks): what a single-block injection is tested on
 # (GGUF + LoRA). 545 M parameters; built only on demand (not in DEFAULT_NAMES).
 FLUX_DEV_SINGLE_CONFIG = dict(FLUX_DEV_CONFIG, depth_single_blocks=1)
@@ -155,6 +181,9 @@ RECIPES: dict[str, dict] = {
     "wan21_t2v": dict(family="wan21_t2v", dtype="bfloat16", fp8=False, gains=()),
     "taesd_flux": dict(family="taesd_flux", dtype="float32", fp8=False, gains=TAESD_GAINS),
     "wan21_vae": dict(family="wan21_vae", dtype="bfloat16", fp8=False, gains=()),
+    "hunyuan_video15": dict(family="hunyuan_video15", dtype="bfloat16", fp8=False, gains=()),
+    # TAEHV is TAESD's kind of network (plain ReLU convolutions, residual blocks, no norms): its gains.
+    "taehv_hv15": dict(family="taehv_hv15", dtype="float32", fp8=False, gains=TAESD_GAINS),
     "clip_l_tiny": dict(family="clip_l", dtype="bfloat16", fp8=False, gains=()),
     "t5xxl_tiny": dict(family="t5xxl", dtype="bfloat16", fp8=False, gains=()),
     "umt5xxl_tiny": dict(family="umt5xxl", dtype="bfloat16", fp8=False, gains=()),
@@ -211,14 +240,28 @@ def ensure_built(comfyui, python: str = sys.executable, only=None, quiet: bool =
     `cache_root()`); NAME -> file. A subprocess: building imports ComfyUI with its own arguments and takes a few
     GB that are freed after."""
     out = Path(cache or cache_root()) / f"tiny-models-v{VERSION}-{host_key(comfyui)}"
-    names = list(only) if only else default_names()
+    names = list(only) if only else default_names(comfyui)
     cmd = [python, str(Path(__file__).resolve()), "--comfyui", str(comfyui), "--out", str(out)]
     subprocess.run(cmd + ["--only", ",".join(names)], check=True, stdout=subprocess.DEVNULL if quiet else None)
     return {n: p for n, p in model_files(out).items() if n in names}
 
 
-def default_names() -> list[str]:
-    return [n for n in MODEL_FOLDERS if n not in ON_DEMAND]
+def default_names(comfyui=None) -> list[str]:
+    """The names built when not told otherwise: all but ON_DEMAND, and (given a checkout) only those its host can
+    build."""
+    return [n for n in MODEL_FOLDERS if n not in ON_DEMAND and (comfyui is None or host_supports(comfyui, n))]
+
+
+def host_supports(comfyui, name: str) -> bool:
+    """Whether the ComfyUI checkout `comfyui` has the classes NAME is built and loaded with (HOST_NEEDS)."""
+    if name not in HOST_NEEDS:
+        return True
+    rel, line = HOST_NEEDS[name]
+    try:
+        text = (Path(comfyui) / rel).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return line is None or line in text
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -385,6 +428,14 @@ def _template(name: str) -> dict[str, tuple]:
             import comfy.ldm.wan.vae
 
             module = comfy.ldm.wan.vae.WanVAE(**WAN21_VAE_CONFIG)
+        elif family == "hunyuan_video15":
+            import comfy.ldm.hunyuan_video.model
+
+            module = comfy.ldm.hunyuan_video.model.HunyuanVideo(operations=ops, **HUNYUAN_VIDEO15_CONFIG)
+        elif family == "taehv_hv15":
+            import comfy.taesd.taehv
+
+            module = comfy.taesd.taehv.TAEHV(latent_channels=TAEHV_HV15_LATENT_CHANNELS)
         elif name in TEXT_ENCODERS:
             import comfy.clip_model
             import comfy.text_encoders.t5
@@ -682,10 +733,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="rebuild even when cached")
     p.add_argument("--no-verify", action="store_true", help="skip loading new files through the stock loaders")
     args = p.parse_args(argv)
-    names = [n.strip() for n in args.only.split(",") if n.strip()] or default_names()
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or default_names(args.comfyui)
     unknown = [n for n in names if n not in MODEL_FOLDERS]
     if unknown:
         p.error(f"unknown model name(s) {unknown}; known: {', '.join(MODEL_FOLDERS)}")
+    unsupported = [n for n in names if not host_supports(args.comfyui, n)]
+    if unsupported:
+        p.error(f"{unsupported}: this ComfyUI ({args.comfyui}) lacks what they need: "
+                + "; ".join(f"{n}: {HOST_NEEDS[n][0]}" + (f" with '{HOST_NEEDS[n][1]}'" if HOST_NEEDS[n][1] else "")
+                            for n in unsupported))
     if any(n in FLUX_PAIR for n in names):
         names = names + list(FLUX_PAIR)  # verified as a pair: one needs the other
     names = [n for n in MODEL_FOLDERS if n in names]  # canonical order: flux_dev right before flux_dev_fp8
