@@ -3,8 +3,8 @@
 Headless Debian chromium (driven by tools/frontend.mjs through playwright-core) opens the frontend the test server
 serves, drops each file on the canvas (a real `drop` DragEvent carrying the file, handled by ComfyUI's own
 drag-and-drop handler), checks the frontend's API conversion (graphToPrompt().output) is the API twin
-workflows/api/<name>.json, sets the CPU test budget on the widgets, mutes Wan's text encoder (Load CLIP: no small
-stand-in loads on every host), clicks Run, and the run must succeed with
+workflows/api/<name>.json, sets the CPU test budget on the widgets, mutes the text encoders without a small stand-in
+every host loads (harness.workflows.text_encoder_nodes), clicks Run, and the run must succeed with
 outputs in /history. One browser session queues all selected workflows; each test then waits for its own run.
 
 Needs node, chromium and playwright-core (tests/run.sh installs playwright-core; `apt-get install -y chromium`).
@@ -59,8 +59,13 @@ def _diff(got: dict, want: dict) -> str:
 
 
 def _can_run(server, api: dict) -> str | None:
-    """Why a workflow cannot run on this machine (None when it can): only the import needs files that are not
-    generated, the official .pt prompts (../shared/reference or UNLOCK_OFFICIAL_DIR)."""
+    """Why a workflow cannot run on this machine (None when it can): the import needs files that are not
+    generated, the official .pt prompts (../shared/reference or UNLOCK_OFFICIAL_DIR), and a family this host lacks
+    has no tiny stand-in here."""
+    models = wf.missing_models(server.base, wf.runnable(api))
+    if models:
+        return (f"no tiny stand-in on this host for {models} (their family needs a newer ComfyUI: "
+                "tools/tiny_models.py HOST_NEEDS); it runs on v0.20.1")
     folder = server.base / "models" / "prompt_embeds_official"
     missing = sorted({n["inputs"]["official_file"] for n in api.values() if n["class_type"] == "UnlockPromptImport"
                       and not (folder / n["inputs"]["official_file"]).is_file()})
@@ -90,7 +95,7 @@ def browser_results(request, browser_ready, workflow_server, tmp_path_factory):
         if not path.is_file():
             continue  # the test says so
         api = wf.load_api(name)
-        jobs.append({"name": name, "file": str(path), "budget": wf.TEST_BUDGET, "mute": list(wf.TEXT_ENCODER_NODES),
+        jobs.append({"name": name, "file": str(path), "budget": wf.TEST_BUDGET, "mute": wf.text_encoder_nodes(api),
                      "queue": _can_run(server, api) is None})
     out = tmp_path_factory.mktemp("browser")
     try:
@@ -156,7 +161,7 @@ def test_workflow_in_browser(browser_ready, name, browser_results, workflow_serv
     posted = r["queued"]["prompt"]
     diff = _diff(_declared_only(posted, object_info), _declared_only(wf.runnable(api), object_info))
     assert not diff, (f"{name}: the prompt the Run button posted is not the API twin with the test budget "
-                      f"(and without {wf.TEXT_ENCODER_NODES}):\n{diff}{context}")
+                      f"(and without the text-encoder nodes {wf.text_encoder_nodes(api)}):\n{diff}{context}")
     status, body = r["response"]["status"], r["response"]["body"]
     assert status == 200 and not body.get("node_errors"), \
         f"{name}: POST /prompt from the page -> {status}: {json.dumps(body, indent=1)}{context}"

@@ -109,6 +109,10 @@ def _frames(path):
 @pytest.mark.parametrize("name", [n for n in NAMES if n not in IMPORTS])
 def test_api_workflow_runs_on_tiny_models(workflow_server, name):
     graph = wf.runnable(wf.load_api(name))
+    missing = wf.missing_models(workflow_server.base, graph)
+    if missing:
+        pytest.skip(f"{name.upper()} NOT RUN on this host: no tiny stand-in for {missing} (their family needs a newer "
+                    "ComfyUI: tools/tiny_models.py HOST_NEEDS); it runs on v0.20.1")
     entry = workflow_server.run(graph, timeout=1200)
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[-3000:]
     files = _output_files(workflow_server, entry)

@@ -227,7 +227,8 @@ async function checkOne(page, job, log) {
           w.value = value;
           w.callback?.(value);
         }
-        if (mute.includes(n.type)) n.mode = 2;  // LGraphEventMode.NEVER: left out of the prompt
+        // By type or by node id. LGraphEventMode.NEVER: left out of the prompt.
+        if (mute.includes(n.type) || mute.includes(String(n.id))) n.mode = 2;
       }
       window.app.graph.setDirtyCanvas(true, true);
       return errs;

@@ -38,16 +38,23 @@ QWEN_TEXT_ENCODER = "qwen_2.5_vl_7b_fp8_scaled.safetensors"  # models/text_encod
 # Wan 2.2 T2V-A14B: two experts (models/diffusion_models), with the Wan 2.1 VAE.
 WAN22_HIGH = "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"
 WAN22_LOW = "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors"
+# HunyuanVideo 1.5 (Comfy-Org's repackaged files): the 720p text-to-video model, its VAE, and its two text encoders
+# (DualCLIPLoader, type hunyuan_video_15: Qwen2.5-VL-7B, the file Qwen-Image uses, and byT5 for glyphs).
+HV15_UNET = "hunyuanvideo1.5_720p_t2v_fp16.safetensors"  # models/diffusion_models
+HV15_VAE = "hunyuanvideo15_vae_fp16.safetensors"        # models/vae
+HV15_BYT5 = "byt5_small_glyphxl_fp16.safetensors"        # models/text_encoders (training only)
 MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
                WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders",
                CHROMA_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models", WAN22_LOW: "diffusion_models",
-               QWEN_UNET: "diffusion_models", QWEN_VAE: "vae", QWEN_TEXT_ENCODER: "text_encoders"}
+               QWEN_UNET: "diffusion_models", QWEN_VAE: "vae", QWEN_TEXT_ENCODER: "text_encoders",
+               HV15_UNET: "diffusion_models", HV15_VAE: "vae", HV15_BYT5: "text_encoders"}
 # Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file (tests, demo, soak). umT5 has
 # one (umt5xxl_tiny), but not every host's Load CLIP can load it (tools/tiny_models.py says why).
 TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae",
                  FLUX_T5: "t5xxl_tiny", FLUX_CLIP_L: "clip_l_tiny", CHROMA_UNET: "chroma",
                  WAN22_HIGH: "wan21_t2v", WAN22_LOW: "wan21_t2v",  # A14B experts load as Wan 2.1-type models
-                 QWEN_UNET: "qwen_image", QWEN_VAE: "wan21_vae"}  # Qwen-Image's VAE is Wan 2.1's architecture
+                 QWEN_UNET: "qwen_image", QWEN_VAE: "wan21_vae",  # Qwen-Image's VAE is Wan 2.1's architecture
+                 HV15_UNET: "hunyuan_video15", HV15_VAE: "taehv_hv15"}  # built only on hosts that have them
 OFFICIAL = ("blur", "haze", "lowlight", "rain", "snow")  # the released Wan prompts, wan_<name>.pt
 
 _SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an fp8 copy with weight_dtype "
@@ -59,6 +66,9 @@ _SETUP_CHROMA = (f"**Models**: `{CHROMA_UNET}` in `models/diffusion_models` (or 
                  "(FLUX's VAE) in `models/vae`.")
 _SETUP_QWEN = (f"**Models**: `{QWEN_UNET}` in `models/diffusion_models` (or the bf16 / a GGUF copy), `{QWEN_VAE}` "
                "in `models/vae`.")
+_SETUP_HV15 = ("**Models** (a ComfyUI with HunyuanVideo 1.5: v0.20.1 has it, v0.3.64 does not): "
+               f"`{HV15_UNET}` (or another HunyuanVideo 1.5 file: 480p, image-to-video, fp8 / GGUF) in "
+               f"`models/diffusion_models`, `{HV15_VAE}` in `models/vae`.")
 _SETUP_A14B = (f"**Models**: the two experts of Wan2.2-T2V-A14B, `{WAN22_HIGH}` and `{WAN22_LOW}`, in "
                f"`models/diffusion_models`, and `{WAN_VAE}` (A14B uses the Wan 2.1 VAE) in `models/vae`. There are "
                "no official Wan 2.2 prompts: *wan22_a14b_train_prompts* makes one per expert.")
@@ -128,10 +138,12 @@ def flux_restore_image_sampler() -> dict:
     }
 
 
-def _video_restore(prompt_nodes: dict, prompt_ref: list, video: str, prefix: str) -> dict:
+def _video_restore(prompt_nodes: dict, prompt_ref: list, video: str, prefix: str,
+                   unet: tuple[str, str] = (WAN_UNET, "Load Wan2.1-T2V-1.3B"),
+                   vae: tuple[str, str] = (WAN_VAE, "Load Wan VAE")) -> dict:
     graph = {
-        "1": _node("UNETLoader", "Load Wan2.1-T2V-1.3B", unet_name=WAN_UNET, weight_dtype="default"),
-        "2": _node("VAELoader", "Load Wan VAE", vae_name=WAN_VAE),
+        "1": _node("UNETLoader", unet[1], unet_name=unet[0], weight_dtype="default"),
+        "2": _node("VAELoader", vae[1], vae_name=vae[0]),
         **prompt_nodes,
         "10": _node("LoadVideo", "Degraded video", file=video),
         "11": _node("GetVideoComponents", "Frames, audio, fps", video=["10", 0]),
@@ -164,10 +176,14 @@ def _degrade(title: str, image: list, degradation: str, strength: float, seed: i
                  degradation_2="none", strength_2=0.5, degradation_3="none", strength_3=0.5)
 
 
+def _clip_loader(name: str, kind: str, title: str) -> dict:
+    return _node("CLIPLoader", title, clip_name=name, type=kind, device="default")
+
+
 def _train(unet: str, vae: str, title: str, degradation: str, strength: float, save_name: str, resolution: int,
-           checkpointing: bool, clip: tuple[str, str, str] | None = None) -> dict:
-    """A training graph; `clip` = (text-encoder file, Load CLIP type, title) adds Load CLIP for the exact null
-    context (the empty text encoded at the prompt's K tokens), stored in the prompt file."""
+           checkpointing: bool, clip: dict | None = None) -> dict:
+    """A training graph; `clip` (a text-encoder loader node) gives the exact null context (the empty text encoded
+    at the prompt's K tokens), stored in the prompt file."""
     graph = {
         "1": _node("UNETLoader", title, unet_name=unet, weight_dtype="default"),
         "2": _node("VAELoader", "Load VAE", vae_name=vae),
@@ -187,8 +203,7 @@ def _train(unet: str, vae: str, title: str, degradation: str, strength: float, s
         "10": _node("SaveImage", "Held-out photo restored", images=["9", 0], filename_prefix=f"unlock/{save_name}"),
     }
     if clip is not None:
-        name, kind, clip_title = clip
-        graph["11"] = _node("CLIPLoader", clip_title, clip_name=name, type=kind, device="default")
+        graph["11"] = clip
         graph["7"]["inputs"]["clip"] = ["11", 0]
     return graph
 
@@ -203,7 +218,7 @@ def wan_train_prompt() -> dict:
 
 def chroma_train_prompt() -> dict:
     return _train(CHROMA_UNET, FLUX_VAE, "Load Chroma1-HD", "haze", 0.6, "my_chroma_haze", 256, True,
-                  clip=(FLUX_T5, "chroma", "Load t5xxl (Chroma text encoder)"))
+                  clip=_clip_loader(FLUX_T5, "chroma", "Load t5xxl (Chroma text encoder)"))
 
 
 def chroma_restore_image() -> dict:
@@ -212,12 +227,26 @@ def chroma_restore_image() -> dict:
 
 def qwen_image_train_prompt() -> dict:
     return _train(QWEN_UNET, QWEN_VAE, "Load Qwen-Image", "haze", 0.6, "my_qwen_image_haze", 256, True,
-                  clip=(QWEN_TEXT_ENCODER, "qwen_image", "Load Qwen2.5-VL-7B (Qwen-Image text encoder)"))
+                  clip=_clip_loader(QWEN_TEXT_ENCODER, "qwen_image", "Load Qwen2.5-VL-7B (Qwen-Image text encoder)"))
 
 
 def qwen_image_restore_image() -> dict:
     return _image_restore(QWEN_UNET, "Load Qwen-Image", "my_qwen_image_haze.safetensors", "qwen_image_restored",
                           vae=QWEN_VAE, vae_title="Load Qwen-Image VAE")
+
+
+def hunyuan_video15_train_prompt() -> dict:
+    return _train(HV15_UNET, HV15_VAE, "Load HunyuanVideo 1.5", "rain", 0.5, "my_hunyuan_video15_rain", 256, True,
+                  clip=_node("DualCLIPLoader", "Load Qwen2.5-VL-7B + byT5 (HunyuanVideo 1.5 text encoders)",
+                             clip_name1=QWEN_TEXT_ENCODER, clip_name2=HV15_BYT5, type="hunyuan_video_15",
+                             device="default"))
+
+
+def hunyuan_video15_restore_video() -> dict:
+    return _video_restore({"3": _node("UnlockPromptLoader", "Load Restoration Prompt",
+                                      prompt_name="my_hunyuan_video15_rain.safetensors")},
+                          ["3", 0], "unlock_rainy_clip.mp4", "unlock/hunyuan_video15_restored",
+                          unet=(HV15_UNET, "Load HunyuanVideo 1.5"), vae=(HV15_VAE, "Load HunyuanVideo 1.5 VAE"))
 
 
 def _a14b_experts() -> dict:
@@ -390,6 +419,31 @@ WORKFLOWS: dict[str, dict] = {
                 "`models/prompt_embeds`, trained with *qwen_image_train_prompt* (a prompt made for another model "
                 "is refused).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, `strength` "
                 "1.0. " + _SAMPLES,
+    },
+    "hunyuan_video15_train_prompt": {
+        "title": "Train a restoration prompt from your photos (HunyuanVideo 1.5)",
+        "build": hunyuan_video15_train_prompt,
+        "note": "# Train a HunyuanVideo 1.5 restoration prompt from clean photos\n\nThere are no official "
+                "HunyuanVideo 1.5 prompts: this is how you make one. Photos train it as one-frame videos. Put them "
+                "in `ComfyUI/input/unlock_clean_photos` (Load Image Folder centre-crops them to 512x512 as one "
+                "batch); Degrade Image makes rainy copies; only the prompt learns (128 text rows), the model stays "
+                "frozen.\n\n" + _SETUP_HV15 + f" `{QWEN_TEXT_ENCODER}` and `{HV15_BYT5}` in `models/text_encoders` "
+                "(DualCLIPLoader, type hunyuan_video_15) encode the empty text once, stored in the prompt file, so "
+                "restoring needs no text encoder (Qwen-Image's loader type would encode it with the wrong template "
+                "and is refused).\n\nSaves `models/prompt_embeds/my_hunyuan_video15_rain.safetensors` "
+                "(checkpoints every 100 steps; queue again to continue from it via Load Restoration Prompt), then "
+                "restores the held-out photo and scores it on the node. Use the prompt in "
+                "*hunyuan_video15_restore_video*. Memory: 8.3 B parameters; gradient checkpointing is on (not "
+                "measured here: no such card on the test machines).",
+    },
+    "hunyuan_video15_restore_video": {
+        "title": "Restore a video (HunyuanVideo 1.5)",
+        "build": hunyuan_video15_restore_video,
+        "note": "# Restore a video with HunyuanVideo 1.5\n\n" + _SETUP_HV15 + " No text encoder is needed: the "
+                "prompt file carries its empty-text encoding.\n\n**Prompt**: `my_hunyuan_video15_rain.safetensors` "
+                "in `models/prompt_embeds`, trained with *hunyuan_video15_train_prompt* (a prompt made for another "
+                "model is refused).\n\n**Settings**: as *wan_restore_video*: long videos are restored in windows "
+                "of `window_frames` with `overlap_frames` cross-faded; audio and frame rate are kept. " + _SAMPLES,
     },
     "wan22_a14b_train_prompts": {
         "title": "Train restoration prompts for both experts (Wan2.2-T2V-A14B)",

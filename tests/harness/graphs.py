@@ -12,6 +12,7 @@ TINY_SHAPES = {  # what the tiny checkpoints of tools/tiny_models.py are: prompt
     "chroma": (3072, {"double": 1, "single": 0}),
     "qwen_image": (3072, {"blocks": 1}),
     "wan21": (128, {"blocks": 2}),
+    "hunyuan_video15": (128, {"double": 1}),
 }
 
 

@@ -29,14 +29,16 @@ TEST_BUDGET = {"UnlockPromptTrain": {"steps": 2, "resolution": 64, "tokens": 16,
 # feed-forward (3 B parameters at 24 layers). The Wan import workflow runs without it here (the clip input is
 # optional; its wiring is checked separately, and tests/test_null_context.py encodes with the host's umT5 class
 # built small in-process). FLUX's pair has stand-ins the stock DualCLIPLoader loads (t5xxl_tiny, clip_l_tiny, at
-# their size through te_standin/, a test-only shim linked into the scratch server's custom_nodes).
+# their size through te_standin/, a test-only shim linked into the scratch server's custom_nodes); a DualCLIPLoader
+# of files without stand-ins (HunyuanVideo 1.5's Qwen2.5-VL-7B + byT5) is left out as Load CLIP is.
 TEXT_ENCODER_NODES = ("CLIPLoader",)
 TE_STANDIN = Path(__file__).with_name("te_standin")
 
 # Prompt files the workflows load, made for the tiny models' shapes: file name -> arch.
 STANDIN_PROMPTS = {"flux_haze.safetensors": "flux", "wan_rain.safetensors": "wan21", "wan_haze.safetensors": "wan21",
                    "my_chroma_haze.safetensors": "chroma", "my_wan22_a14b_rain_low.safetensors": "wan21",
-                   "my_wan22_a14b_rain_high.safetensors": "wan21", "my_qwen_image_haze.safetensors": "qwen_image"}
+                   "my_wan22_a14b_rain_high.safetensors": "wan21", "my_qwen_image_haze.safetensors": "qwen_image",
+                   "my_hunyuan_video15_rain.safetensors": "hunyuan_video15"}
 
 
 def names() -> list[str]:
@@ -58,9 +60,27 @@ def with_test_budget(graph: dict) -> dict:
     return graph
 
 
+def text_encoder_nodes(graph: dict) -> list[str]:
+    """The ids of the text-encoder loaders the tests leave out: every TEXT_ENCODER_NODES node, and a DualCLIPLoader
+    naming a file without a tiny stand-in."""
+    def no_standin(node):
+        files = [v for k, v in node["inputs"].items() if k.startswith("clip_name")]
+        return node["class_type"] == "DualCLIPLoader" and any(f not in specs.TINY_STANDINS for f in files)
+
+    return sorted(nid for nid, n in graph.items() if n["class_type"] in TEXT_ENCODER_NODES or no_standin(n))
+
+
+def missing_models(base: Path, graph: dict) -> list[str]:
+    """The model files `graph` loads that the base directory has no stand-in for: their tiny checkpoints are built
+    only on hosts that have the family (tools/tiny_models.py HOST_NEEDS), so the workflow cannot run here."""
+    named = {v for n in graph.values() for k, v in n["inputs"].items()
+             if isinstance(v, str) and k.endswith("_name") and v in specs.MODEL_FILES}
+    return sorted(f for f in named if not (base / "models" / specs.MODEL_FILES[f] / f).exists())
+
+
 def without_text_encoder(graph: dict) -> dict:
     """The graph minus the text-encoder nodes and every link from them (only optional inputs take them)."""
-    drop = {nid for nid, n in graph.items() if n["class_type"] in TEXT_ENCODER_NODES}
+    drop = set(text_encoder_nodes(graph))
     out = {}
     for nid, node in graph.items():
         if nid in drop:
