@@ -95,7 +95,7 @@ def browser_results(request, browser_ready, workflow_server, tmp_path_factory):
         if not path.is_file():
             continue  # the test says so
         api = wf.load_api(name)
-        jobs.append({"name": name, "file": str(path), "budget": wf.TEST_BUDGET, "mute": wf.text_encoder_nodes(api),
+        jobs.append({"name": name, "file": str(path), "budget": wf.test_budget(api), "mute": wf.text_encoder_nodes(api),
                      "queue": _can_run(server, api) is None})
     out = tmp_path_factory.mktemp("browser")
     try:

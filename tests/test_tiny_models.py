@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,9 +169,49 @@ def test_wan21_t2v_loads_as_wan21_t2v_and_runs(comfy_host, host_models, tiny_mod
     _free()
 
 
-def _needs(comfyui_path, name):
-    import pytest
+def test_wan22_ti2v_loads_as_wan22_ti2v_and_runs(comfy_host, host_models, tiny_models):
+    patcher = _load_unet(comfy_host, host_models, "wan22_ti2v")
+    base = patcher.model
+    assert type(base).__name__ == "WAN22" and type(base.model_config).__name__ == "WAN22_T2V"
+    cfg = base.model_config.unet_config
+    assert (cfg["dim"], cfg["in_dim"], cfg["out_dim"]) == (128, 48, 48)
 
+    import comfy.model_management as mm
+
+    mm.load_models_gpu([patcher])
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 48, 2, 8, 8, generator=g)
+    with torch.inference_mode():
+        conds = base.extra_conds(noise=x, cross_attn=torch.randn(1, 16, 4096, generator=g), device=torch.device("cpu"))
+        out = base.apply_model(x, torch.tensor([0.6]), **{k: v.cond for k, v in conds.items()}).float()
+    assert out.shape == x.shape and torch.isfinite(out).all() and 0.1 < out.std() < 10, out.std()
+    del patcher, base
+    _free()
+
+
+def test_flux2_loads_as_flux2_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
+    _needs(comfyui_path, "flux2")
+    patcher = _load_unet(comfy_host, host_models, "flux2")
+    base = patcher.model
+    assert type(base).__name__ == "Flux2" and type(base.model_config).__name__ == "Flux2"
+    cfg = base.model_config.unet_config
+    assert (cfg["hidden_size"], cfg["num_heads"], cfg["depth"], cfg["depth_single_blocks"], cfg["context_in_dim"],
+            cfg["guidance_embed"]) == (128, 1, 1, 1, 96, False)
+
+    import comfy.model_management as mm
+
+    mm.load_models_gpu([patcher])
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 128, 4, 4, generator=g)
+    with torch.inference_mode():
+        conds = base.extra_conds(noise=x, cross_attn=torch.randn(1, 512, 96, generator=g), device=torch.device("cpu"))
+        out = base.apply_model(x, torch.tensor([0.6]), **{k: v.cond for k, v in conds.items()}).float()
+    assert out.shape == x.shape and torch.isfinite(out).all() and 0.1 < out.std() < 10, out.std()
+    del patcher, base
+    _free()
+
+
+def _needs(comfyui_path, name):
     if not tm.host_supports(comfyui_path, name):
         pytest.skip(f"{name.upper()} SKIPPED: this host lacks {tm.HOST_NEEDS[name][0]}"
                     + (f" with '{tm.HOST_NEEDS[name][1]}'" if tm.HOST_NEEDS[name][1] else "")
@@ -245,20 +286,40 @@ def test_wan21_vae_round_trips_a_video(comfy_host, host_models, tiny_models):
     _free()
 
 
-def test_taehv_hv15_round_trips_a_video(comfy_host, host_models, tiny_models, comfyui_path):
-    _needs(comfyui_path, "taehv_hv15")
+@pytest.mark.parametrize("name,channels", [("taehv_hv15", 32), ("taew2_2", 48)])
+def test_taehv_round_trips_a_video(comfy_host, host_models, tiny_models, comfyui_path, name, channels):
+    _needs(comfyui_path, name)
     import comfy.latent_formats
     import comfy.taesd.taehv
 
-    vae = _load_vae(comfy_host, host_models, "taehv_hv15")
-    # lighttae_hv15's branch of comfy/sd.py: 32 channels in HunyuanVideo 1.5's latent format, 16 x spatial.
-    assert isinstance(vae.first_stage_model, comfy.taesd.taehv.TAEHV) and vae.latent_channels == 32
-    assert vae.first_stage_model.latent_format is comfy.latent_formats.HunyuanVideo15
+    vae = _load_vae(comfy_host, host_models, name)
+    # comfy/sd.py's TAEHV branches: lighttae_hv15 (32 channels, HunyuanVideo 1.5's latent format) and taew2_2
+    # (48 channels, Wan 2.2's, no scaling), both 16 x spatial.
+    assert isinstance(vae.first_stage_model, comfy.taesd.taehv.TAEHV) and vae.latent_channels == channels
+    want_format = comfy.latent_formats.HunyuanVideo15 if channels == 32 else None
+    assert vae.first_stage_model.latent_format is want_format
     video = torch.rand(5, 64, 64, 3, generator=torch.Generator().manual_seed(0))  # 5 frames -> 2 latent frames
     latent = vae.encode(video)
-    assert latent.shape == (1, 32, 2, 4, 4) and torch.isfinite(latent).all() and 0.05 < latent.std() < 10
+    assert latent.shape == (1, channels, 2, 4, 4) and torch.isfinite(latent).all() and 0.05 < latent.std() < 10
     decoded = vae.decode(latent)
     assert decoded.shape[-4:] == (5, 64, 64, 3) and torch.isfinite(decoded).all() and decoded.std() > 0
+    del vae
+    _free()
+
+
+def test_flux2_vae_round_trips_an_image(comfy_host, host_models, tiny_models, comfyui_path):
+    _needs(comfyui_path, "flux2_vae")
+    import comfy.ldm.models.autoencoder
+
+    vae = _load_vae(comfy_host, host_models, "flux2_vae")
+    # comfy/sd.py's default KL branch with `bn`: 32 z channels as batch-normed 2 x 2 patches, 128 latent channels.
+    assert isinstance(vae.first_stage_model, comfy.ldm.models.autoencoder.AutoencoderKL)
+    assert vae.latent_channels == 128 and vae.first_stage_model.bn is not None
+    image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(0))
+    latent = vae.encode(image)
+    assert latent.shape == (1, 128, 4, 4) and torch.isfinite(latent).all() and 0.05 < latent.std() < 10
+    decoded = vae.decode(latent)
+    assert decoded.shape == (1, 64, 64, 3) and torch.isfinite(decoded).all() and decoded.std() > 0
     del vae
     _free()
 

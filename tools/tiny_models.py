@@ -19,6 +19,16 @@ Files (the smallest shapes the stock loaders detect, comfy/model_detection.py an
   taesd_flux     TAESD with 16 latent channels (the FLUX latent space; vae_scale/vae_shift as ComfyUI sets
                  them for taef1), 2.5 M parameters, fp32                                -> vae
   wan21_vae      the Wan 2.1 VAE architecture (z 16, not 2.2), 127 M parameters, bf16  -> vae
+  flux2          FLUX.2 layout (klein's kind: no guidance input), hidden 128 (1 head: detection fixes the head
+                 width at 128 and rope (32,32,32,32)), 1 double + 1 single block, 128 latent channels, text 96
+                 wide, 1.0 M parameters, bf16; only on hosts with FLUX.2                         -> diffusion_models
+  flux2_vae      the FLUX.2 VAE architecture (32 z channels, batch-normed 2 x 2 patches: 128 latent channels,
+                 16 x spatial), the encoder at its fixed width 128 and a 32-wide decoder, bf16; only on hosts
+                 with FLUX.2                                                            -> vae
+  wan22_ti2v     Wan 2.2 TI2V-5B layout: wan21_t2v with 48 latent channels in and out (the Wan 2.2 VAE's), 1.1 M
+                 parameters, bf16                                                       -> diffusion_models
+  taew2_2        TAEHV with 48 latent channels (what VAELoader builds from taew2_2: Wan 2.2 TI2V-5B's latent
+                 space, 16 x spatial and 4 x temporal compression), fp32; only on hosts with TAEHV      -> vae
   hunyuan_video15  HunyuanVideo 1.5 layout, hidden 128 (1 head: detection fixes the head width at 128 and rope
                  (16,56,56)), 1 double block, text 3584, byT5 mapper and vision input as the real one, 65 channels
                  in, 32 out, 10.6 M parameters, bf16; only on hosts with HunyuanVideo 1.5      -> diffusion_models
@@ -79,6 +89,10 @@ MODEL_FOLDERS: dict[str, str] = {
     "wan21_t2v": "diffusion_models",
     "taesd_flux": "vae",
     "wan21_vae": "vae",
+    "flux2": "diffusion_models",
+    "flux2_vae": "vae",
+    "wan22_ti2v": "diffusion_models",
+    "taew2_2": "vae",
     "hunyuan_video15": "diffusion_models",
     "taehv_hv15": "vae",
     "clip_l_tiny": "text_encoders",
@@ -95,6 +109,10 @@ FILE_NAMES: dict[str, str] = {
     "wan21_t2v": "wan21_t2v_tiny.safetensors",
     "taesd_flux": "taesd_flux_tiny.safetensors",
     "wan21_vae": "wan21_vae.safetensors",
+    "flux2": "flux2_tiny.safetensors",
+    "flux2_vae": "flux2_vae_tiny.safetensors",
+    "wan22_ti2v": "wan22_ti2v_tiny.safetensors",
+    "taew2_2": "taew2_2_tiny.safetensors",
     "hunyuan_video15": "hunyuan_video15_tiny.safetensors",
     "taehv_hv15": "taehv_hv15_tiny.safetensors",
     "clip_l_tiny": "clip_l_tiny.safetensors",
@@ -112,6 +130,10 @@ EXPECTED_DETECTION: dict[str, str] = {
     "wan21_t2v": "WAN21_T2V",
     "taesd_flux": "comfy.taesd.taesd.TAESD",
     "wan21_vae": "comfy.ldm.wan.vae.WanVAE",
+    "flux2": "Flux2",
+    "flux2_vae": "comfy.ldm.models.autoencoder.AutoencoderKL",
+    "wan22_ti2v": "WAN22_T2V",
+    "taew2_2": "comfy.taesd.taehv.TAEHV",
     "hunyuan_video15": "HunyuanVideo15",
     "taehv_hv15": "comfy.taesd.taehv.TAEHV",
     "clip_l_tiny": "comfy.clip_model.CLIPTextModel",
@@ -145,12 +167,31 @@ HUNYUAN_VIDEO15_CONFIG = dict(in_channels=65, out_channels=32, patch_size=[1, 1,
                               depth_single_blocks=0, axes_dim=[16, 56, 56], theta=256, qkv_bias=True,
                               guidance_embed=False, byt5=True, meanflow=False, use_cond_type_embedding=True,
                               vision_in_dim=1152, meanflow_sum=True)
-TAEHV_HV15_LATENT_CHANNELS = 32
+# FLUX.2 as the stock loader reads it back (comfy/model_detection.py, its FLUX.2 branch: heads = width / 128, the
+# axes, mlp ratio, theta and 128 output channels fixed; the width and text width from img_in / txt_in), klein's kind
+# (no guidance_in).
+FLUX2_CONFIG = dict(in_channels=128, out_channels=128, vec_in_dim=None, context_in_dim=96, hidden_size=128,
+                    mlp_ratio=3.0, num_heads=1, depth=1, depth_single_blocks=1, axes_dim=[32, 32, 32, 32], theta=2000,
+                    patch_size=1, qkv_bias=False, guidance_embed=False, txt_ids_dims=[3], global_modulation=True,
+                    mlp_silu_act=True, ops_bias=False, default_ref_method="index", ref_index_scale=10.0)
+# The FLUX.2 VAE as comfy/sd.py reads it back (its default KL branch: the encoder's width 128 and channel multipliers
+# are fixed, the decoder's width comes from decoder.conv_in, 32 z channels, `bn` turns on the batch-normed 2 x 2
+# patch latent of 128 channels).
+FLUX2_VAE_DDCONFIG = dict(double_z=True, z_channels=32, resolution=256, in_channels=3, out_ch=3, ch=128,
+                          ch_mult=[1, 2, 4, 4], num_res_blocks=2, attn_resolutions=[], dropout=0.0,
+                          batch_norm_latent=True)
+FLUX2_VAE_DECODER_CH = 32
+# Wan 2.2 TI2V-5B as the stock loader reads it back: a Wan 2.1 T2V layout with 48 output channels is WAN22_T2V.
+WAN22_TI2V_CONFIG = dict(WAN21_T2V_CONFIG, in_dim=48, out_dim=48)
+TAEHV_LATENT_CHANNELS = {"taehv_hv15": 32, "taew2_2": 48}
 # Names only some hosts can build: NAME -> (a file of the checkout, a line it must contain, or None for the file
 # alone). Read as text, so choosing the names needs no import of ComfyUI.
 HOST_NEEDS: dict[str, tuple[str, str | None]] = {
     "hunyuan_video15": ("comfy/model_base.py", "class HunyuanVideo15("),
     "taehv_hv15": ("comfy/taesd/taehv.py", None),
+    "taew2_2": ("comfy/taesd/taehv.py", None),
+    "flux2": ("comfy/model_base.py", "class Flux2("),
+    "flux2_vae": ("comfy/model_base.py", "class Flux2("),  # the bn latent arrived with FLUX.2
 }
 # flux_dev plus one single block (the stock loader counts blocks): what a single-block injection is tested on
 # (GGUF + LoRA). 545 M parameters; built only on demand (not in DEFAULT_NAMES).
@@ -184,6 +225,10 @@ RECIPES: dict[str, dict] = {
     "hunyuan_video15": dict(family="hunyuan_video15", dtype="bfloat16", fp8=False, gains=()),
     # TAEHV is TAESD's kind of network (plain ReLU convolutions, residual blocks, no norms): its gains.
     "taehv_hv15": dict(family="taehv_hv15", dtype="float32", fp8=False, gains=TAESD_GAINS),
+    "flux2": dict(family="flux2", dtype="bfloat16", fp8=False, gains=()),
+    "flux2_vae": dict(family="flux2_vae", dtype="bfloat16", fp8=False, gains=()),
+    "wan22_ti2v": dict(family="wan22_ti2v", dtype="bfloat16", fp8=False, gains=()),
+    "taew2_2": dict(family="taew2_2", dtype="float32", fp8=False, gains=TAESD_GAINS),
     "clip_l_tiny": dict(family="clip_l", dtype="bfloat16", fp8=False, gains=()),
     "t5xxl_tiny": dict(family="t5xxl", dtype="bfloat16", fp8=False, gains=()),
     "umt5xxl_tiny": dict(family="umt5xxl", dtype="bfloat16", fp8=False, gains=()),
@@ -416,10 +461,21 @@ def _template(name: str) -> dict[str, tuple]:
             import comfy.ldm.qwen_image.model
 
             module = comfy.ldm.qwen_image.model.QwenImageTransformer2DModel(operations=ops, **QWEN_IMAGE_CONFIG)
-        elif family == "wan21_t2v":
+        elif family == "flux2":
+            import comfy.ldm.flux.model
+
+            module = comfy.ldm.flux.model.Flux(image_model="flux2", operations=ops, **FLUX2_CONFIG)
+        elif family == "flux2_vae":
+            import comfy.ldm.models.autoencoder
+
+            module = comfy.ldm.models.autoencoder.AutoencoderKL(
+                ddconfig=FLUX2_VAE_DDCONFIG, embed_dim=FLUX2_VAE_DDCONFIG["z_channels"],
+                decoder_ddconfig=dict(FLUX2_VAE_DDCONFIG, ch=FLUX2_VAE_DECODER_CH))
+        elif family in ("wan21_t2v", "wan22_ti2v"):
             import comfy.ldm.wan.model
 
-            module = comfy.ldm.wan.model.WanModel(operations=ops, **WAN21_T2V_CONFIG)
+            module = comfy.ldm.wan.model.WanModel(
+                operations=ops, **(WAN21_T2V_CONFIG if family == "wan21_t2v" else WAN22_TI2V_CONFIG))
         elif family == "taesd_flux":
             import comfy.taesd.taesd
 
@@ -432,10 +488,10 @@ def _template(name: str) -> dict[str, tuple]:
             import comfy.ldm.hunyuan_video.model
 
             module = comfy.ldm.hunyuan_video.model.HunyuanVideo(operations=ops, **HUNYUAN_VIDEO15_CONFIG)
-        elif family == "taehv_hv15":
+        elif family in TAEHV_LATENT_CHANNELS:
             import comfy.taesd.taehv
 
-            module = comfy.taesd.taehv.TAEHV(latent_channels=TAEHV_HV15_LATENT_CHANNELS)
+            module = comfy.taesd.taehv.TAEHV(latent_channels=TAEHV_LATENT_CHANNELS[family])
         elif name in TEXT_ENCODERS:
             import comfy.clip_model
             import comfy.text_encoders.t5
@@ -464,6 +520,12 @@ def init_tensor(key: str, shape: tuple, seed: int, family: str, gain: float = 1.
     leaf = key.rsplit(".", 1)[-1]
     if family == "taesd_flux" and key in ("vae_scale", "vae_shift"):
         return torch.tensor(TAEF1_SCALE_SHIFT[0] if key == "vae_scale" else TAEF1_SCALE_SHIFT[1])
+    if leaf == "running_var":
+        return torch.ones(shape)  # the FLUX.2 VAE's latent batch norm: the identity
+    if leaf == "running_mean":
+        return torch.zeros(shape)
+    if leaf == "num_batches_tracked":
+        return torch.zeros(shape, dtype=torch.long)
     if leaf in ("gamma", "scale") or (leaf == "weight" and len(shape) == 1):
         return torch.ones(shape)  # norm scales (RMSNorm/LayerNorm weights, Wan VAE gamma, FLUX q/k norm scale)
     if leaf == "bias":
@@ -493,7 +555,8 @@ def build_state_dict(name: str, seed: int, template: dict[str, tuple] | None = N
     dtype = getattr(torch, recipe["dtype"])
     sd = {}
     for key in sorted(template):
-        sd[key] = init_tensor(key, template[key], seed, recipe["family"], gain_for(name, key)).to(dtype)
+        t = init_tensor(key, template[key], seed, recipe["family"], gain_for(name, key))
+        sd[key] = t.to(dtype) if t.is_floating_point() else t  # a batch norm's step count stays an integer
     return to_fp8(sd) if (recipe["fp8"] if fp8 is None else fp8) else sd
 
 

@@ -38,6 +38,13 @@ QWEN_TEXT_ENCODER = "qwen_2.5_vl_7b_fp8_scaled.safetensors"  # models/text_encod
 # Wan 2.2 T2V-A14B: two experts (models/diffusion_models), with the Wan 2.1 VAE.
 WAN22_HIGH = "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"
 WAN22_LOW = "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors"
+# FLUX.2 klein 4B (Black Forest Labs' fp8 file), the FLUX.2 VAE and klein 4B's text encoder (Load CLIP, type flux2).
+FLUX2_UNET = "flux-2-klein-4b-fp8.safetensors"  # models/diffusion_models
+FLUX2_VAE = "flux2-vae.safetensors"             # models/vae
+FLUX2_TEXT_ENCODER = "qwen_3_4b.safetensors"     # models/text_encoders (training only)
+# Wan 2.2 TI2V-5B (one model, the Wan 2.2 VAE: 48 latent channels, 16 x spatial).
+WAN22_5B_UNET = "wan2.2_ti2v_5B_fp16.safetensors"  # models/diffusion_models
+WAN22_VAE = "wan2.2_vae.safetensors"              # models/vae
 # HunyuanVideo 1.5 (Comfy-Org's repackaged files): the 720p text-to-video model, its VAE, and its two text encoders
 # (DualCLIPLoader, type hunyuan_video_15: Qwen2.5-VL-7B, the file Qwen-Image uses, and byT5 for glyphs).
 HV15_UNET = "hunyuanvideo1.5_720p_t2v_fp16.safetensors"  # models/diffusion_models
@@ -47,14 +54,18 @@ MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffus
                WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders",
                CHROMA_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models", WAN22_LOW: "diffusion_models",
                QWEN_UNET: "diffusion_models", QWEN_VAE: "vae", QWEN_TEXT_ENCODER: "text_encoders",
-               HV15_UNET: "diffusion_models", HV15_VAE: "vae", HV15_BYT5: "text_encoders"}
+               HV15_UNET: "diffusion_models", HV15_VAE: "vae", HV15_BYT5: "text_encoders",
+               WAN22_5B_UNET: "diffusion_models", WAN22_VAE: "vae",
+               FLUX2_UNET: "diffusion_models", FLUX2_VAE: "vae", FLUX2_TEXT_ENCODER: "text_encoders"}
 # Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file (tests, demo, soak). umT5 has
 # one (umt5xxl_tiny), but not every host's Load CLIP can load it (tools/tiny_models.py says why).
 TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae",
                  FLUX_T5: "t5xxl_tiny", FLUX_CLIP_L: "clip_l_tiny", CHROMA_UNET: "chroma",
                  WAN22_HIGH: "wan21_t2v", WAN22_LOW: "wan21_t2v",  # A14B experts load as Wan 2.1-type models
                  QWEN_UNET: "qwen_image", QWEN_VAE: "wan21_vae",  # Qwen-Image's VAE is Wan 2.1's architecture
-                 HV15_UNET: "hunyuan_video15", HV15_VAE: "taehv_hv15"}  # built only on hosts that have them
+                 HV15_UNET: "hunyuan_video15", HV15_VAE: "taehv_hv15",  # built only on hosts that have them
+                 WAN22_5B_UNET: "wan22_ti2v", WAN22_VAE: "taew2_2",  # the Wan 2.2 VAE's stand-in: taew2_2 (TAEHV)
+                 FLUX2_UNET: "flux2", FLUX2_VAE: "flux2_vae"}
 OFFICIAL = ("blur", "haze", "lowlight", "rain", "snow")  # the released Wan prompts, wan_<name>.pt
 
 _SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an fp8 copy with weight_dtype "
@@ -69,6 +80,11 @@ _SETUP_QWEN = (f"**Models**: `{QWEN_UNET}` in `models/diffusion_models` (or the 
 _SETUP_HV15 = ("**Models** (a ComfyUI with HunyuanVideo 1.5: v0.20.1 has it, v0.3.64 does not): "
                f"`{HV15_UNET}` (or another HunyuanVideo 1.5 file: 480p, image-to-video, fp8 / GGUF) in "
                f"`models/diffusion_models`, `{HV15_VAE}` in `models/vae`.")
+_SETUP_FLUX2 = ("**Models** (a ComfyUI with FLUX.2: v0.20.1 has it, v0.3.64 does not): "
+                f"`{FLUX2_UNET}` (FLUX.2 klein 4B; klein 9B or dev work the same with their own text encoder) in "
+                f"`models/diffusion_models`, `{FLUX2_VAE}` in `models/vae`.")
+_SETUP_TI2V = (f"**Models**: `{WAN22_5B_UNET}` in `models/diffusion_models`, `{WAN22_VAE}` (the Wan 2.2 VAE, 48 "
+               "latent channels; the Wan 2.1 VAE does not fit this model) in `models/vae`.")
 _SETUP_A14B = (f"**Models**: the two experts of Wan2.2-T2V-A14B, `{WAN22_HIGH}` and `{WAN22_LOW}`, in "
                f"`models/diffusion_models`, and `{WAN_VAE}` (A14B uses the Wan 2.1 VAE) in `models/vae`. There are "
                "no official Wan 2.2 prompts: *wan22_a14b_train_prompts* makes one per expert.")
@@ -233,6 +249,28 @@ def qwen_image_train_prompt() -> dict:
 def qwen_image_restore_image() -> dict:
     return _image_restore(QWEN_UNET, "Load Qwen-Image", "my_qwen_image_haze.safetensors", "qwen_image_restored",
                           vae=QWEN_VAE, vae_title="Load Qwen-Image VAE")
+
+
+def flux2_train_prompt() -> dict:
+    return _train(FLUX2_UNET, FLUX2_VAE, "Load FLUX.2 klein 4B", "haze", 0.6, "my_flux2_haze", 256, True,
+                  clip=_clip_loader(FLUX2_TEXT_ENCODER, "flux2", "Load Qwen3-4B (FLUX.2 klein 4B text encoder)"))
+
+
+def flux2_restore_image() -> dict:
+    return _image_restore(FLUX2_UNET, "Load FLUX.2 klein 4B", "my_flux2_haze.safetensors", "flux2_restored",
+                          vae=FLUX2_VAE, vae_title="Load FLUX.2 VAE")
+
+
+def wan22_ti2v_train_prompt() -> dict:
+    return _train(WAN22_5B_UNET, WAN22_VAE, "Load Wan2.2-TI2V-5B", "rain", 0.5, "my_wan22_ti2v_rain", 256, True,
+                  clip=_clip_loader(WAN_TEXT_ENCODER, "wan", "Load umt5 (Wan text encoder)"))
+
+
+def wan22_ti2v_restore_video() -> dict:
+    return _video_restore({"3": _node("UnlockPromptLoader", "Load Restoration Prompt",
+                                      prompt_name="my_wan22_ti2v_rain.safetensors")},
+                          ["3", 0], "unlock_rainy_clip.mp4", "unlock/wan22_ti2v_restored",
+                          unet=(WAN22_5B_UNET, "Load Wan2.2-TI2V-5B"), vae=(WAN22_VAE, "Load Wan 2.2 VAE"))
 
 
 def hunyuan_video15_train_prompt() -> dict:
@@ -419,6 +457,54 @@ WORKFLOWS: dict[str, dict] = {
                 "`models/prompt_embeds`, trained with *qwen_image_train_prompt* (a prompt made for another model "
                 "is refused).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, `strength` "
                 "1.0. " + _SAMPLES,
+    },
+    "flux2_train_prompt": {
+        "title": "Train a restoration prompt from your photos (FLUX.2 klein)",
+        "build": flux2_train_prompt,
+        "note": "# Train a FLUX.2 restoration prompt from clean photos\n\nThere are no official FLUX.2 prompts: "
+                "this is how you make one. Put clean photos in `ComfyUI/input/unlock_clean_photos` (the sample "
+                "folder has four); Load Image Folder centre-crops them to 512x512 as one batch and Degrade Image "
+                "makes the hazy copies; only the prompt learns (512 text rows: FLUX.2 pads its text to that, so "
+                "`tokens` stays 0), the model stays frozen.\n\n" + _SETUP_FLUX2 + f" `{FLUX2_TEXT_ENCODER}` in "
+                "`models/text_encoders` (Load CLIP, type flux2; klein 9B: qwen_3_8b, dev: mistral_3_small) encodes "
+                "the empty text once, stored in the prompt file, so restoring needs no text encoder.\n\nSaves "
+                "`models/prompt_embeds/my_flux2_haze.safetensors` (checkpoints every 100 steps; queue again to "
+                "continue from it via Load Restoration Prompt), then restores the held-out photo and scores it on "
+                "the node. A prompt fits only the FLUX.2 model it was trained for (their text widths differ). Use "
+                "it in *flux2_restore_image*.",
+    },
+    "flux2_restore_image": {
+        "title": "Restore an image (FLUX.2 klein)",
+        "build": flux2_restore_image,
+        "note": "# Restore an image with FLUX.2 klein\n\n" + _SETUP_FLUX2 + " No text encoder is needed: the "
+                "prompt file carries its empty-text encoding.\n\n**Prompt**: `my_flux2_haze.safetensors` in "
+                "`models/prompt_embeds`, trained with *flux2_train_prompt* for this model (a prompt made for "
+                "another model is refused).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, "
+                "`strength` 1.0. " + _SAMPLES,
+    },
+    "wan22_ti2v_train_prompt": {
+        "title": "Train a restoration prompt from your photos (Wan2.2-TI2V-5B)",
+        "build": wan22_ti2v_train_prompt,
+        "note": "# Train a Wan 2.2 TI2V-5B restoration prompt from clean photos\n\nThere are no official Wan 2.2 "
+                "prompts: this is how you make one. Photos train it as one-frame videos. Put them in "
+                "`ComfyUI/input/unlock_clean_photos` (Load Image Folder centre-crops them to 512x512 as one batch); "
+                "Degrade Image makes rainy copies; only the prompt learns, the model stays frozen.\n\n"
+                + _SETUP_TI2V + f" `{WAN_TEXT_ENCODER}` in `models/text_encoders` (Load CLIP, type wan) encodes "
+                "the empty text once, stored in the prompt file, so restoring needs no text encoder.\n\nSaves "
+                "`models/prompt_embeds/my_wan22_ti2v_rain.safetensors` (checkpoints every 100 steps; queue again "
+                "to continue from it via Load Restoration Prompt), then restores the held-out photo and scores it "
+                "on the node. Use the prompt in *wan22_ti2v_restore_video*. Memory: 5 B parameters; gradient "
+                "checkpointing is on (not measured here: no such card on the test machines).",
+    },
+    "wan22_ti2v_restore_video": {
+        "title": "Restore a video (Wan2.2-TI2V-5B)",
+        "build": wan22_ti2v_restore_video,
+        "note": "# Restore a video with Wan2.2-TI2V-5B\n\n" + _SETUP_TI2V + " No text encoder is needed: the "
+                "prompt file carries its empty-text encoding.\n\n**Prompt**: `my_wan22_ti2v_rain.safetensors` in "
+                "`models/prompt_embeds`, trained with *wan22_ti2v_train_prompt* (a Wan 2.1 or A14B prompt is "
+                "refused: the width differs).\n\n**Settings**: as *wan_restore_video*: long videos are restored "
+                "in windows of `window_frames` with `overlap_frames` cross-faded; audio and frame rate are kept. "
+                + _SAMPLES,
     },
     "hunyuan_video15_train_prompt": {
         "title": "Train a restoration prompt from your photos (HunyuanVideo 1.5)",

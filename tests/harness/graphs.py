@@ -13,18 +13,24 @@ TINY_SHAPES = {  # what the tiny checkpoints of tools/tiny_models.py are: prompt
     "qwen_image": (3072, {"blocks": 1}),
     "wan21": (128, {"blocks": 2}),
     "hunyuan_video15": (128, {"double": 1}),
+    "wan22": (128, {"blocks": 2}),  # wan22_ti2v
+    "flux2": (128, {"double": 1, "single": 1}),
 }
+TINY_TEXT_WIDTHS = {"flux2": 96}  # families whose text width is the model's (FLUX.2: 3 x its LLM's)
 
 
 def tiny_prompt(arch: str, tokens: int = 16, seed: int = 0, **kw):
     from unlock_restore.prompt_embeds import ARCHS, RestorationPrompt
 
     width, blocks = TINY_SHAPES[arch]
+    spec = ARCHS[arch]
+    tokens = spec.tokens if spec.pad_left else tokens  # FLUX.2: always K = 512
     g = torch.Generator().manual_seed(seed)
     return RestorationPrompt(prompt=0.02 * torch.randn(tokens, width, generator=g),
                              gates=0.1 * torch.randn(sum(blocks.values()), generator=g), mode="gated", arch=arch,
                              blocks=dict(blocks),
-                             null_context=0.1 * torch.randn(tokens, ARCHS[arch].text_width, generator=g),
+                             null_context=0.1 * torch.randn(tokens, spec.text_width or TINY_TEXT_WIDTHS[arch],
+                                                            generator=g),
                              pooled=0.1 * torch.randn(768, generator=g) if arch == "flux" else None,
                              provenance={"degradations": ["test"]}, **kw)
 

@@ -38,7 +38,8 @@ TE_STANDIN = Path(__file__).with_name("te_standin")
 STANDIN_PROMPTS = {"flux_haze.safetensors": "flux", "wan_rain.safetensors": "wan21", "wan_haze.safetensors": "wan21",
                    "my_chroma_haze.safetensors": "chroma", "my_wan22_a14b_rain_low.safetensors": "wan21",
                    "my_wan22_a14b_rain_high.safetensors": "wan21", "my_qwen_image_haze.safetensors": "qwen_image",
-                   "my_hunyuan_video15_rain.safetensors": "hunyuan_video15"}
+                   "my_hunyuan_video15_rain.safetensors": "hunyuan_video15", "my_wan22_ti2v_rain.safetensors": "wan22",
+                   "my_flux2_haze.safetensors": "flux2"}
 
 
 def names() -> list[str]:
@@ -53,10 +54,22 @@ def load_ui(name: str) -> dict:
     return json.loads((WORKFLOWS_DIR / f"{name}.json").read_text())
 
 
+# Models whose prompts have a fixed K (FLUX.2 reads exactly 512 text rows): their workflows keep tokens 0 as shipped.
+FIXED_K_MODELS = {specs.FLUX2_UNET}
+
+
+def test_budget(graph: dict) -> dict:
+    """TEST_BUDGET for this graph (the browser test sets the same widgets)."""
+    fixed_k = any(v in FIXED_K_MODELS for n in graph.values() for v in n["inputs"].values() if isinstance(v, str))
+    return {cls: {k: v for k, v in inputs.items() if not (fixed_k and k == "tokens")}
+            for cls, inputs in TEST_BUDGET.items()}
+
+
 def with_test_budget(graph: dict) -> dict:
+    budget = test_budget(graph)
     graph = json.loads(json.dumps(graph))
     for node in graph.values():
-        node["inputs"].update(TEST_BUDGET.get(node["class_type"], {}))
+        node["inputs"].update(budget.get(node["class_type"], {}))
     return graph
 
 
