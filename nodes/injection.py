@@ -78,6 +78,28 @@ class PromptState:
                 f"it is cut or padded to K only inside {self.node}, so route it through that node.")
 
 
+class TextRowsInput:
+    """Mixin for a projection whose input holds the text rows inside a longer sequence: the prompt's K rows, the
+    first K (`last = False`: Z-Image's [caption, image]) or the last K (HunyuanVideo 1.5's [vision, byT5, LLM]), read
+    t + s a_l P; every other row is unchanged. Subclasses set `last` and `where` (the block an error names)."""
+
+    last = False
+    where = "block"
+
+    def forward(self, x, *args, **kwargs):
+        st: PromptState = self._unlock_state
+        if st.active is None:
+            return super().forward(x, *args, **kwargs)
+        k = st.tokens
+        if x.shape[1] < k:
+            st.check_tokens(x.shape[1], self.where)
+        cut = x.shape[1] - k if self.last else k
+        head, tail = x[:, :cut], x[:, cut:]
+        add = st.scaled(self._unlock_block, x)
+        x = torch.cat([head, tail + add] if self.last else [head + add, tail], dim=1)
+        return super().forward(x, *args, **kwargs)
+
+
 class AlreadyPatchedError(ValueError):
     pass
 

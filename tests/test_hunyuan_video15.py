@@ -10,7 +10,7 @@ import torch
 
 from harness.gradcheck import trainer_loss
 from harness.reference import make_latent, make_prompt, reference_model, run_model
-from harness.small_models import small_hunyuan_video15, small_taehv
+from harness.small_models import small_hunyuan_video15, small_taehv, stock_detected
 
 BLOCKS = {"double": 2}
 
@@ -26,19 +26,10 @@ def hv_host(comfy_host):
 
 
 def _stock_detected(config: dict):
-    """The host's own model detection (comfy/model_detection.py) of a HunyuanVideo state dict with `config`, built
-    on the meta device: the real layout, no weights (HunyuanVideo 1.5 is 8.3 B parameters)."""
+    """The host's own detection of a HunyuanVideo state dict with `config` (meta device, no weights)."""
     import comfy.ldm.hunyuan_video.model
-    import comfy.model_detection
-    import comfy.model_patcher
-    import comfy.ops
 
-    with torch.device("meta"):
-        sd = comfy.ldm.hunyuan_video.model.HunyuanVideo(operations=comfy.ops.disable_weight_init, **config).state_dict()
-        model_config = comfy.model_detection.model_config_from_unet(sd, "")
-        model = model_config.get_model(sd, "")
-    cpu = torch.device("cpu")
-    return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+    return stock_detected(comfy.ldm.hunyuan_video.model.HunyuanVideo, config)
 
 
 # HunyuanVideo 1.5 (480p / 720p T2V and I2V), its super-resolution model and HunyuanVideo 1.0 as their released

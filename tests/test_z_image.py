@@ -7,7 +7,7 @@ import torch
 
 from harness.gradcheck import trainer_loss
 from harness.reference import make_prompt, run_model
-from harness.small_models import small_z_image
+from harness.small_models import small_z_image, stock_detected
 
 BLOCKS = {"layers": 2}
 
@@ -22,20 +22,10 @@ def z_host(comfy_host):
 
 
 def _stock_detected(config: dict):
-    """The host's own model detection (comfy/model_detection.py) of a NextDiT state dict with `config`, built on the
-    meta device: the real layout, no weights (Z-Image Turbo is 6.15 B parameters)."""
+    """The host's own detection of a NextDiT state dict with `config` (meta device, no weights)."""
     import comfy.ldm.lumina.model
-    import comfy.model_detection
-    import comfy.model_management
-    import comfy.model_patcher
-    import comfy.ops
 
-    with torch.device("meta"):
-        sd = comfy.ldm.lumina.model.NextDiT(operations=comfy.ops.disable_weight_init, **config).state_dict()
-        model_config = comfy.model_detection.model_config_from_unet(sd, "")
-        model = model_config.get_model(sd, "")
-    cpu = torch.device("cpu")
-    return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+    return stock_detected(comfy.ldm.lumina.model.NextDiT, config)
 
 
 # Z-Image Turbo's and Lumina Image 2.0's diffusion models as their released files hold them.

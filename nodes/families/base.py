@@ -74,6 +74,17 @@ class Family:
         return {}
 
 
+class EmptyPooled:
+    """Mixin for a family with no pooled vector whose host conditioning still reads the key (Chroma on older hosts
+    through Flux.encode_adm, HunyuanVideo's encode_adm): None, as CLIP Text Encode leaves it, adds nothing."""
+
+    def conditioning_extras(self, pooled, guidance) -> dict:
+        return {"pooled_output": None}
+
+    def model_extras(self, pooled, batch: int, device) -> dict:
+        return {"pooled_output": None}
+
+
 def closure_value(fn, name: str, default):
     """The current value of variable `name` that the host's `original_block` closure reads, or `default`."""
     try:

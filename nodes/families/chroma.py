@@ -8,21 +8,14 @@ and no official prompts, so new prompts are timed with the continuous t.
 """
 from __future__ import annotations
 
+from .base import EmptyPooled
 from .flux import Flux1
 
 
-class Chroma(Flux1):
+class Chroma(EmptyPooled, Flux1):  # no pooled vector: v0.3.64's Flux.encode_adm reads the key
     arch = "chroma"
     host_class = "Chroma"  # not ChromaRadiance (a pixel-space subclass)
     user_name = "Chroma"
-
-    # No pooled vector, but the key is there as CLIP Text Encode leaves it (None): older hosts' Flux.encode_adm,
-    # which Chroma inherits, reads it unconditionally (v0.3.64), and None adds nothing.
-    def conditioning_extras(self, pooled, guidance):
-        return {"pooled_output": None}
-
-    def model_extras(self, pooled, batch, device):
-        return {"pooled_output": None}
 
 
 FAMILY = Chroma()

@@ -14,10 +14,8 @@ prompt onto other rows.
 """
 from __future__ import annotations
 
-import torch
-
-from ..injection import PromptState, gated_copy
-from .base import Family, gated_patches
+from ..injection import PromptState, TextRowsInput, gated_copy
+from .base import EmptyPooled, Family, gated_patches
 
 
 class _LLMTokens:
@@ -30,21 +28,14 @@ class _LLMTokens:
         return super().forward(x, *args, **kwargs)
 
 
-class _TextQKV:
+class _TextQKV(TextRowsInput):
     """Double block: the text stream's qkv projection sees t + s a_l P on its last K (LLM) rows."""
 
-    def forward(self, x, *args, **kwargs):
-        st: PromptState = self._unlock_state
-        if st.active is None:
-            return super().forward(x, *args, **kwargs)
-        k = st.tokens
-        if x.shape[1] < k:
-            st.check_tokens(x.shape[1], "HunyuanVideo 1.5 double block")
-        x = torch.cat([x[:, :x.shape[1] - k], x[:, x.shape[1] - k:] + st.scaled(self._unlock_block, x)], dim=1)
-        return super().forward(x, *args, **kwargs)
+    last = True
+    where = "HunyuanVideo 1.5 double block"
 
 
-class HunyuanVideo15(Family):
+class HunyuanVideo15(EmptyPooled, Family):  # no vector_in; encode_adm reads the key
     arch = "hunyuan_video15"
     host_class = "HunyuanVideo15"
     user_name = "HunyuanVideo 1.5"
@@ -72,13 +63,6 @@ class HunyuanVideo15(Family):
         return block(img=a["img"], txt=a["txt"], vec=a["vec"], pe=a["pe"], attn_mask=a.get("attention_mask"),
                      modulation_dims_img=a.get("modulation_dims_img"),
                      modulation_dims_txt=a.get("modulation_dims_txt"), transformer_options=a.get("transformer_options"))
-
-    # No pooled vector (no vector_in), but the key is read: HunyuanVideo's encode_adm returns kwargs["pooled_output"].
-    def conditioning_extras(self, pooled, guidance):
-        return {"pooled_output": None}
-
-    def model_extras(self, pooled, batch, device):
-        return {"pooled_output": None}
 
 
 FAMILY = HunyuanVideo15()

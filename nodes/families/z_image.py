@@ -16,24 +16,14 @@ Checkpointing: the layer loop has no patches_replace entry, so each layer is wra
 """
 from __future__ import annotations
 
-import torch
-
-from ..injection import PromptState
+from ..injection import TextRowsInput
 from .base import Family, gated_patches
 
 
-class _CaptionQKV:
+class _CaptionQKV(TextRowsInput):
     """A joint layer's qkv projection: the first K (caption) rows of its input read t + s a_l P."""
 
-    def forward(self, x, *args, **kwargs):
-        st: PromptState = self._unlock_state
-        if st.active is None:
-            return super().forward(x, *args, **kwargs)
-        k = st.tokens
-        if x.shape[1] < k:
-            st.check_tokens(x.shape[1], "Z-Image layer")
-        x = torch.cat([x[:, :k] + st.scaled(self._unlock_block, x), x[:, k:]], dim=1)
-        return super().forward(x, *args, **kwargs)
+    where = "Z-Image layer"
 
 
 def _unfused() -> dict:

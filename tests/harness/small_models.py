@@ -43,6 +43,22 @@ def _patcher(config, seed: int):
                                             offload_device=cpu)
 
 
+def stock_detected(module_class, config: dict):
+    """The host's own model detection (comfy/model_detection.py) of the state dict of `module_class(**config)` (a
+    comfy.ldm diffusion model class), all on the meta device: a released model's real layout, no weights. A
+    ModelPatcher on CPU around the model the loader would build."""
+    import comfy.model_detection
+    import comfy.model_patcher
+    import comfy.ops
+
+    with torch.device("meta"):
+        sd = module_class(operations=comfy.ops.disable_weight_init, **config).state_dict()
+        model_config = comfy.model_detection.model_config_from_unet(sd, "")
+        model = model_config.get_model(sd, "")
+    cpu = torch.device("cpu")
+    return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+
+
 def small_flux(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2, single: int = 2):
     import comfy.supported_models
 
