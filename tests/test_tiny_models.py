@@ -59,6 +59,20 @@ def _params(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def _one_step(patcher, x, context, **conds):
+    """One prediction at sigma 0.6 through the host's own conditioning path (extra_conds, then apply_model): the
+    shape of `x`, finite, O(1)."""
+    import comfy.model_management as mm
+
+    mm.load_models_gpu([patcher])
+    base = patcher.model
+    with torch.inference_mode():
+        extra = base.extra_conds(noise=x, cross_attn=context, device=torch.device("cpu"), **conds)
+        out = base.apply_model(x, torch.tensor([0.6]), **{k: v.cond for k, v in extra.items()}).float()
+    assert out.shape == x.shape and torch.isfinite(out).all() and 0.1 < out.std() < 10, (tuple(x.shape), out.std())
+    return out
+
+
 # --- FLUX -----------------------------------------------------------------------------------------------------
 
 def _flux_inputs():
@@ -154,17 +168,9 @@ def test_wan21_t2v_loads_as_wan21_t2v_and_runs(comfy_host, host_models, tiny_mod
     n = _params(base.diffusion_model)
     assert n == _manifest(tiny_models)["files"]["wan21_t2v"]["params"] and 1.0e6 < n < 1.2e6, n
 
-    import comfy.model_management as mm
-
-    mm.load_models_gpu([patcher])
     g = torch.Generator().manual_seed(0)
     for frames in (1, 2):
-        x = torch.randn(1, 16, frames, 8, 8, generator=g)
-        context = torch.randn(1, 16, 4096, generator=g)
-        with torch.inference_mode():
-            conds = base.extra_conds(noise=x, cross_attn=context, device=torch.device("cpu"))
-            out = base.apply_model(x, torch.tensor([0.6]), **{k: v.cond for k, v in conds.items()}).float()
-        assert out.shape == x.shape and torch.isfinite(out).all() and 0.1 < out.std() < 10, (frames, out.std())
+        _one_step(patcher, torch.randn(1, 16, frames, 8, 8, generator=g), torch.randn(1, 16, 4096, generator=g))
     del patcher, base
     _free()
 
@@ -176,15 +182,8 @@ def test_wan22_ti2v_loads_as_wan22_ti2v_and_runs(comfy_host, host_models, tiny_m
     cfg = base.model_config.unet_config
     assert (cfg["dim"], cfg["in_dim"], cfg["out_dim"]) == (128, 48, 48)
 
-    import comfy.model_management as mm
-
-    mm.load_models_gpu([patcher])
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 48, 2, 8, 8, generator=g)
-    with torch.inference_mode():
-        conds = base.extra_conds(noise=x, cross_attn=torch.randn(1, 16, 4096, generator=g), device=torch.device("cpu"))
-        out = base.apply_model(x, torch.tensor([0.6]), **{k: v.cond for k, v in conds.items()}).float()
-    assert out.shape == x.shape and torch.isfinite(out).all() and 0.1 < out.std() < 10, out.std()
+    _one_step(patcher, torch.randn(1, 48, 2, 8, 8, generator=g), torch.randn(1, 16, 4096, generator=g))
     del patcher, base
     _free()
 
@@ -198,24 +197,17 @@ def test_flux2_loads_as_flux2_and_runs(comfy_host, host_models, tiny_models, com
     assert (cfg["hidden_size"], cfg["num_heads"], cfg["depth"], cfg["depth_single_blocks"], cfg["context_in_dim"],
             cfg["guidance_embed"]) == (128, 1, 1, 1, 96, False)
 
-    import comfy.model_management as mm
-
-    mm.load_models_gpu([patcher])
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 128, 4, 4, generator=g)
-    with torch.inference_mode():
-        conds = base.extra_conds(noise=x, cross_attn=torch.randn(1, 512, 96, generator=g), device=torch.device("cpu"))
-        out = base.apply_model(x, torch.tensor([0.6]), **{k: v.cond for k, v in conds.items()}).float()
-    assert out.shape == x.shape and torch.isfinite(out).all() and 0.1 < out.std() < 10, out.std()
+    _one_step(patcher, torch.randn(1, 128, 4, 4, generator=g), torch.randn(1, 512, 96, generator=g))
     del patcher, base
     _free()
 
 
 def _needs(comfyui_path, name):
-    if not tm.host_supports(comfyui_path, name):
-        pytest.skip(f"{name.upper()} SKIPPED: this host lacks {tm.HOST_NEEDS[name][0]}"
-                    + (f" with '{tm.HOST_NEEDS[name][1]}'" if tm.HOST_NEEDS[name][1] else "")
-                    + " (v0.20.1 has it); the tiny file is not built here")
+    lacks = tm.host_lacks(comfyui_path, name)
+    if lacks:
+        pytest.skip(f"{name.upper()} SKIPPED: this host lacks {lacks} (v0.20.1 has it); the tiny file is not built "
+                    "here")
 
 
 def test_hunyuan_video15_loads_as_hunyuan_video15_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
@@ -229,17 +221,29 @@ def test_hunyuan_video15_loads_as_hunyuan_video15_and_runs(comfy_host, host_mode
     n = _params(base.diffusion_model)
     assert n == _manifest(tiny_models)["files"]["hunyuan_video15"]["params"] and 9e6 < n < 12e6, n
 
-    import comfy.model_management as mm
-
-    mm.load_models_gpu([patcher])
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 32, 2, 4, 4, generator=g)
-    with torch.inference_mode():
-        conds = base.extra_conds(noise=x, cross_attn=torch.randn(1, 16, 3584, generator=g), pooled_output=None,
-                                 device=torch.device("cpu"))
-        out = base.apply_model(x, torch.tensor([0.6]), **{k: v.cond for k, v in conds.items()}).float()
-    assert out.shape == x.shape and torch.isfinite(out).all() and 0.1 < out.std() < 10, out.std()
+    _one_step(patcher, torch.randn(1, 32, 2, 4, 4, generator=g), torch.randn(1, 16, 3584, generator=g),
+              pooled_output=None)
     del patcher, base
+    _free()
+
+
+def test_z_image_loads_as_z_image_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
+    _needs(comfyui_path, "z_image")
+    patcher = _load_unet(comfy_host, host_models, "z_image")
+    base = patcher.model
+    assert type(base).__name__ == "Lumina2" and type(base.model_config).__name__ == "ZImage"
+    cfg = base.model_config.unet_config
+    assert (cfg["dim"], cfg["n_heads"], cfg["n_layers"], cfg["cap_feat_dim"], cfg["pad_tokens_multiple"],
+            cfg["z_image_modulation"]) == (3840, 30, 1, 2560, 32, True)
+    dm = base.diffusion_model
+    assert (len(dm.layers), len(dm.noise_refiner), len(dm.context_refiner)) == (1, 2, 2)
+    n = _params(dm)
+    assert n == _manifest(tiny_models)["files"]["z_image"]["params"] and 0.85e9 < n < 0.95e9, n
+    g = torch.Generator().manual_seed(0)
+    # 16 image tokens and a 20-token caption: both padded by the model to 32 with its own tokens.
+    _one_step(patcher, torch.randn(1, 16, 8, 8, generator=g), torch.randn(1, 20, 2560, generator=g))
+    del patcher, base, dm
     _free()
 
 

@@ -34,6 +34,9 @@ Files (the smallest shapes the stock loaders detect, comfy/model_detection.py an
                  in, 32 out, 10.6 M parameters, bf16; only on hosts with HunyuanVideo 1.5      -> diffusion_models
   taehv_hv15     TAEHV with 32 latent channels (what VAELoader builds from lighttae_hv15: HunyuanVideo 1.5's
                  latent space, 16 x spatial and 4 x temporal compression), fp32; only on hosts with TAEHV -> vae
+  z_image        Z-Image layout (Lumina 2's NextDiT as the ZImage config: detection fixes the width at 3840, 30
+                 heads, text 2560, and the model always has 2 + 2 refiner layers), 1 joint layer, caption and image
+                 padding tokens, 0.9 B parameters, bf16; only on hosts with Z-Image                -> diffusion_models
   clip_l_tiny    CLIP-L text model at its real size (123 M parameters; the host's long-CLIP support replaces any
                  clip_l config override with its own), bf16                             -> text_encoders
   t5xxl_tiny     T5-XXL text model, width 4096 (FLUX's context), 1 layer, full 32128 vocabulary, 133 M
@@ -95,6 +98,7 @@ MODEL_FOLDERS: dict[str, str] = {
     "taew2_2": "vae",
     "hunyuan_video15": "diffusion_models",
     "taehv_hv15": "vae",
+    "z_image": "diffusion_models",
     "clip_l_tiny": "text_encoders",
     "t5xxl_tiny": "text_encoders",
     "umt5xxl_tiny": "text_encoders",
@@ -115,6 +119,7 @@ FILE_NAMES: dict[str, str] = {
     "taew2_2": "taew2_2_tiny.safetensors",
     "hunyuan_video15": "hunyuan_video15_tiny.safetensors",
     "taehv_hv15": "taehv_hv15_tiny.safetensors",
+    "z_image": "z_image_tiny.safetensors",
     "clip_l_tiny": "clip_l_tiny.safetensors",
     "t5xxl_tiny": "t5xxl_tiny.safetensors",
     "umt5xxl_tiny": "umt5xxl_tiny.safetensors",
@@ -136,6 +141,7 @@ EXPECTED_DETECTION: dict[str, str] = {
     "taew2_2": "comfy.taesd.taehv.TAEHV",
     "hunyuan_video15": "HunyuanVideo15",
     "taehv_hv15": "comfy.taesd.taehv.TAEHV",
+    "z_image": "ZImage",
     "clip_l_tiny": "comfy.clip_model.CLIPTextModel",
     "t5xxl_tiny": "comfy.text_encoders.t5.T5",
     "umt5xxl_tiny": "comfy.text_encoders.t5.T5",
@@ -183,6 +189,13 @@ FLUX2_VAE_DDCONFIG = dict(double_z=True, z_channels=32, resolution=256, in_chann
 FLUX2_VAE_DECODER_CH = 32
 # Wan 2.2 TI2V-5B as the stock loader reads it back: a Wan 2.1 T2V layout with 48 output channels is WAN22_T2V.
 WAN22_TI2V_CONFIG = dict(WAN21_T2V_CONFIG, in_dim=48, out_dim=48)
+# Z-Image as the stock loader reads it back (comfy/model_detection.py, its Lumina 2 branch at dim 3840: the width,
+# heads, rope axes, theta and feed-forward multiplier are fixed; the text width from cap_embedder, the layer count
+# from the file, the padding to 32 tokens from cap_pad_token). NextDiT always builds 2 noise- and 2 context-refiner
+# layers (n_refiner_layers is not read from the file), so one joint layer still makes five full-width layers.
+Z_IMAGE_CONFIG = dict(patch_size=2, in_channels=16, dim=3840, n_layers=1, n_heads=30, n_kv_heads=30, qk_norm=True,
+                      cap_feat_dim=2560, axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512], rope_theta=256.0,
+                      ffn_dim_multiplier=8.0 / 3.0, z_image_modulation=True, time_scale=1000.0, pad_tokens_multiple=32)
 TAEHV_LATENT_CHANNELS = {"taehv_hv15": 32, "taew2_2": 48}
 # Names only some hosts can build: NAME -> (a file of the checkout, a line it must contain, or None for the file
 # alone). Read as text, so choosing the names needs no import of ComfyUI.
@@ -192,6 +205,7 @@ HOST_NEEDS: dict[str, tuple[str, str | None]] = {
     "taew2_2": ("comfy/taesd/taehv.py", None),
     "flux2": ("comfy/model_base.py", "class Flux2("),
     "flux2_vae": ("comfy/model_base.py", "class Flux2("),  # the bn latent arrived with FLUX.2
+    "z_image": ("comfy/supported_models.py", "class ZImage("),
 }
 # flux_dev plus one single block (the stock loader counts blocks): what a single-block injection is tested on
 # (GGUF + LoRA). 545 M parameters; built only on demand (not in DEFAULT_NAMES).
@@ -229,6 +243,7 @@ RECIPES: dict[str, dict] = {
     "flux2_vae": dict(family="flux2_vae", dtype="bfloat16", fp8=False, gains=()),
     "wan22_ti2v": dict(family="wan22_ti2v", dtype="bfloat16", fp8=False, gains=()),
     "taew2_2": dict(family="taew2_2", dtype="float32", fp8=False, gains=TAESD_GAINS),
+    "z_image": dict(family="z_image", dtype="bfloat16", fp8=False, gains=()),
     "clip_l_tiny": dict(family="clip_l", dtype="bfloat16", fp8=False, gains=()),
     "t5xxl_tiny": dict(family="t5xxl", dtype="bfloat16", fp8=False, gains=()),
     "umt5xxl_tiny": dict(family="umt5xxl", dtype="bfloat16", fp8=False, gains=()),
@@ -299,14 +314,21 @@ def default_names(comfyui=None) -> list[str]:
 
 def host_supports(comfyui, name: str) -> bool:
     """Whether the ComfyUI checkout `comfyui` has the classes NAME is built and loaded with (HOST_NEEDS)."""
+    return host_lacks(comfyui, name) is None
+
+
+def host_lacks(comfyui, name: str) -> str | None:
+    """What the checkout `comfyui` lacks to build and load NAME (HOST_NEEDS), in words; None when it has it."""
     if name not in HOST_NEEDS:
-        return True
+        return None
     rel, line = HOST_NEEDS[name]
     try:
         text = (Path(comfyui) / rel).read_text(encoding="utf-8")
     except OSError:
-        return False
-    return line is None or line in text
+        text = None
+    if text is not None and (line is None or line in text):
+        return None
+    return rel + (f" with '{line}'" if line else "")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -488,6 +510,10 @@ def _template(name: str) -> dict[str, tuple]:
             import comfy.ldm.hunyuan_video.model
 
             module = comfy.ldm.hunyuan_video.model.HunyuanVideo(operations=ops, **HUNYUAN_VIDEO15_CONFIG)
+        elif family == "z_image":
+            import comfy.ldm.lumina.model
+
+            module = comfy.ldm.lumina.model.NextDiT(operations=ops, **Z_IMAGE_CONFIG)
         elif family in TAEHV_LATENT_CHANNELS:
             import comfy.taesd.taehv
 
@@ -533,6 +559,8 @@ def init_tensor(key: str, shape: tuple, seed: int, family: str, gain: float = 1.
     elif leaf == "weight" and len(shape) == 2 and family in ("t5xxl", "umt5xxl", "clip_l") and (
             "embedding" in key or key == "shared.weight" or "relative_attention_bias" in key):
         std = 1.0  # token / position embeddings and T5's relative bias table: lookups, not matrices
+    elif leaf.endswith("_pad_token"):
+        std = 1.0  # Z-Image's learned padding rows, in the embedded space (O(1), as the embedded tokens)
     elif leaf == "modulation":
         std = shape[-1] ** -0.5  # Wan: randn(1, n, dim) / dim ** 0.5
     elif leaf == "weight" and len(shape) >= 2:
@@ -803,8 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     unsupported = [n for n in names if not host_supports(args.comfyui, n)]
     if unsupported:
         p.error(f"{unsupported}: this ComfyUI ({args.comfyui}) lacks what they need: "
-                + "; ".join(f"{n}: {HOST_NEEDS[n][0]}" + (f" with '{HOST_NEEDS[n][1]}'" if HOST_NEEDS[n][1] else "")
-                            for n in unsupported))
+                + "; ".join(f"{n}: {host_lacks(args.comfyui, n)}" for n in unsupported))
     if any(n in FLUX_PAIR for n in names):
         names = names + list(FLUX_PAIR)  # verified as a pair: one needs the other
     names = [n for n in MODEL_FOLDERS if n in names]  # canonical order: flux_dev right before flux_dev_fp8

@@ -50,13 +50,17 @@ WAN22_VAE = "wan2.2_vae.safetensors"              # models/vae
 HV15_UNET = "hunyuanvideo1.5_720p_t2v_fp16.safetensors"  # models/diffusion_models
 HV15_VAE = "hunyuanvideo15_vae_fp16.safetensors"        # models/vae
 HV15_BYT5 = "byt5_small_glyphxl_fp16.safetensors"        # models/text_encoders (training only)
+# Z-Image Turbo (Comfy-Org's repackaged file), with FLUX's VAE and Qwen3-4B (the file FLUX.2 klein 4B uses; Load
+# CLIP, type lumina2).
+Z_IMAGE_UNET = "z_image_turbo_bf16.safetensors"  # models/diffusion_models
 MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
                WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders",
                CHROMA_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models", WAN22_LOW: "diffusion_models",
                QWEN_UNET: "diffusion_models", QWEN_VAE: "vae", QWEN_TEXT_ENCODER: "text_encoders",
                HV15_UNET: "diffusion_models", HV15_VAE: "vae", HV15_BYT5: "text_encoders",
                WAN22_5B_UNET: "diffusion_models", WAN22_VAE: "vae",
-               FLUX2_UNET: "diffusion_models", FLUX2_VAE: "vae", FLUX2_TEXT_ENCODER: "text_encoders"}
+               FLUX2_UNET: "diffusion_models", FLUX2_VAE: "vae", FLUX2_TEXT_ENCODER: "text_encoders",
+               Z_IMAGE_UNET: "diffusion_models"}
 # Which tiny checkpoint (tools/tiny_models.py NAME) stands in for each real model file (tests, demo, soak). umT5 has
 # one (umt5xxl_tiny), but not every host's Load CLIP can load it (tools/tiny_models.py says why).
 TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae",
@@ -65,7 +69,7 @@ TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21
                  QWEN_UNET: "qwen_image", QWEN_VAE: "wan21_vae",  # Qwen-Image's VAE is Wan 2.1's architecture
                  HV15_UNET: "hunyuan_video15", HV15_VAE: "taehv_hv15",  # built only on hosts that have them
                  WAN22_5B_UNET: "wan22_ti2v", WAN22_VAE: "taew2_2",  # the Wan 2.2 VAE's stand-in: taew2_2 (TAEHV)
-                 FLUX2_UNET: "flux2", FLUX2_VAE: "flux2_vae"}
+                 FLUX2_UNET: "flux2", FLUX2_VAE: "flux2_vae", Z_IMAGE_UNET: "z_image"}
 OFFICIAL = ("blur", "haze", "lowlight", "rain", "snow")  # the released Wan prompts, wan_<name>.pt
 
 _SETUP_FLUX = (f"**Models**: `{FLUX_UNET}` in `models/diffusion_models` (or an fp8 copy with weight_dtype "
@@ -83,6 +87,9 @@ _SETUP_HV15 = ("**Models** (a ComfyUI with HunyuanVideo 1.5: v0.20.1 has it, v0.
 _SETUP_FLUX2 = ("**Models** (a ComfyUI with FLUX.2: v0.20.1 has it, v0.3.64 does not): "
                 f"`{FLUX2_UNET}` (FLUX.2 klein 4B; klein 9B or dev work the same with their own text encoder) in "
                 f"`models/diffusion_models`, `{FLUX2_VAE}` in `models/vae`.")
+_SETUP_Z_IMAGE = ("**Models** (a ComfyUI with Z-Image: v0.20.1 has it, v0.3.64 does not): "
+                  f"`{Z_IMAGE_UNET}` (or Z-Image Base, an fp8 / GGUF copy) in `models/diffusion_models`, "
+                  f"`{FLUX_VAE}` (FLUX's VAE) in `models/vae`.")
 _SETUP_TI2V = (f"**Models**: `{WAN22_5B_UNET}` in `models/diffusion_models`, `{WAN22_VAE}` (the Wan 2.2 VAE, 48 "
                "latent channels; the Wan 2.1 VAE does not fit this model) in `models/vae`.")
 _SETUP_A14B = (f"**Models**: the two experts of Wan2.2-T2V-A14B, `{WAN22_HIGH}` and `{WAN22_LOW}`, in "
@@ -259,6 +266,15 @@ def flux2_train_prompt() -> dict:
 def flux2_restore_image() -> dict:
     return _image_restore(FLUX2_UNET, "Load FLUX.2 klein 4B", "my_flux2_haze.safetensors", "flux2_restored",
                           vae=FLUX2_VAE, vae_title="Load FLUX.2 VAE")
+
+
+def z_image_train_prompt() -> dict:
+    return _train(Z_IMAGE_UNET, FLUX_VAE, "Load Z-Image Turbo", "haze", 0.6, "my_z_image_haze", 256, True,
+                  clip=_clip_loader(FLUX2_TEXT_ENCODER, "lumina2", "Load Qwen3-4B (Z-Image text encoder)"))
+
+
+def z_image_restore_image() -> dict:
+    return _image_restore(Z_IMAGE_UNET, "Load Z-Image Turbo", "my_z_image_haze.safetensors", "z_image_restored")
 
 
 def wan22_ti2v_train_prompt() -> dict:
@@ -479,6 +495,31 @@ WORKFLOWS: dict[str, dict] = {
         "note": "# Restore an image with FLUX.2 klein\n\n" + _SETUP_FLUX2 + " No text encoder is needed: the "
                 "prompt file carries its empty-text encoding.\n\n**Prompt**: `my_flux2_haze.safetensors` in "
                 "`models/prompt_embeds`, trained with *flux2_train_prompt* for this model (a prompt made for "
+                "another model is refused).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, "
+                "`strength` 1.0. " + _SAMPLES,
+    },
+    "z_image_train_prompt": {
+        "title": "Train a restoration prompt from your photos (Z-Image)",
+        "build": z_image_train_prompt,
+        "note": "# Train a Z-Image restoration prompt from clean photos\n\nThere are no official Z-Image prompts: "
+                "this is how you make one. Put clean photos in `ComfyUI/input/unlock_clean_photos` (the sample "
+                "folder has four); Load Image Folder centre-crops them to 512x512 as one batch and Degrade Image "
+                "makes the hazy copies; only the prompt learns (128 caption rows), Z-Image stays frozen.\n\n"
+                + _SETUP_Z_IMAGE + f" `{FLUX2_TEXT_ENCODER}` in `models/text_encoders` (Load CLIP, type lumina2; "
+                "the file FLUX.2 klein 4B uses, but klein's type encodes other layers and is refused) encodes the "
+                "empty text once, stored in the prompt file, so restoring needs no text encoder.\n\nSaves "
+                "`models/prompt_embeds/my_z_image_haze.safetensors` (checkpoints every 100 steps; queue again to "
+                "continue from it via Load Restoration Prompt), then restores the held-out photo and scores it on "
+                "the node. Use the prompt in *z_image_restore_image*. Memory: Z-Image has 6 B parameters (about "
+                "12 GB in bf16); gradient checkpointing is on (not measured here: no such card on the test "
+                "machines).",
+    },
+    "z_image_restore_image": {
+        "title": "Restore an image (Z-Image)",
+        "build": z_image_restore_image,
+        "note": "# Restore an image with Z-Image\n\n" + _SETUP_Z_IMAGE + " No text encoder is needed: the prompt "
+                "file carries its empty-text encoding.\n\n**Prompt**: `my_z_image_haze.safetensors` in "
+                "`models/prompt_embeds`, trained with *z_image_train_prompt* for this model (a prompt made for "
                 "another model is refused).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, "
                 "`strength` 1.0. " + _SAMPLES,
     },

@@ -15,6 +15,7 @@ TINY_SHAPES = {  # what the tiny checkpoints of tools/tiny_models.py are: prompt
     "hunyuan_video15": (128, {"double": 1}),
     "wan22": (128, {"blocks": 2}),  # wan22_ti2v
     "flux2": (128, {"double": 1, "single": 1}),
+    "z_image": (3840, {"layers": 1}),
 }
 TINY_TEXT_WIDTHS = {"flux2": 96}  # families whose text width is the model's (FLUX.2: 3 x its LLM's)
 
