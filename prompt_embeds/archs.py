@@ -109,9 +109,11 @@ ARCHS: dict[str, Arch] = {
     # Z-Image (Turbo, Base; Lumina 2's NextDiT at width 3840): Qwen3-4B's hidden states (2560 wide) refined by two
     # text-only layers, then 30 joint single-stream layers over [caption, image]. The model pads the caption with
     # its own token to a multiple of 32, so K = 128 is never padded; the empty text (8 causal rows with the chat
-    # template) is zero-padded to K like Qwen-Image's. The FLUX.1 VAE, image model.
+    # template) is zero-padded to K like Qwen-Image's. FLUX.2 klein 4B loads the same Qwen3-4B file with its own
+    # template and three layers (a qwen3_4b stream too): the tokenizer class tells them apart. The FLUX.1 VAE.
     "z_image": Arch("Z-Image", ("layers",), 128, {"Z-Image": (3840, {"layers": 30})}, text_width=2560,
                     time_grid=None, text_streams=(("qwen3_4b",),), group="z_image",
+                    tokenizer="comfy.text_encoders.z_image.ZImageTokenizer",
                     encoder="qwen_3_4b (Load CLIP, type lumina2)", encoder_name="Qwen3-4B", video=False,
                     vae="the FLUX VAE (ae.safetensors)", adds_plain_prompt=False),
     # HunyuanVideo 1.5 (8.3B): 54 FLUX.1-type double blocks, Qwen2.5-VL-7B's hidden states (3584 wide) as text,

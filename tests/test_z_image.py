@@ -156,3 +156,19 @@ def test_hosts_that_fuse_qkv_still_call_the_prompted_projection(z_host, monkeypa
     assert ("comfy_force_cast_weights" in patched_qkv().__dict__) == fuses
     monkeypatch.setattr(comfy.ldm.lumina.model, "_fused_rms_modulated_linear", lambda *a: None, raising=False)
     assert patched_qkv().__dict__["comfy_force_cast_weights"] is True
+
+
+def test_flux2_kleins_encoder_of_the_same_file_is_refused_by_name(z_host):
+    """FLUX.2 klein 4B's text encoder loads the same qwen_3_4b file and gives the same qwen3_4b token stream, but
+    with its own chat template, 512-token padding and three layers concatenated: a real CLIP built as Load CLIP
+    (type flux2) builds it (small) is refused on a Z-Image prompt before anything is encoded, naming the loader."""
+    from harness.small_models import small_klein_clip
+    from unlock_restore.prompt_embeds import ARCHS
+
+    with pytest.raises(ValueError) as e:
+        z_host.node("UnlockPromptApply").execute(model=small_z_image(), restoration_prompt=make_prompt(
+            "z_image", 256, BLOCKS), strength=1.0, clip=small_klein_clip())
+    msg = str(e.value)
+    assert msg.startswith("Apply Restoration Prompt: the connected CLIP is another model's encoder (it tokenizes "
+                          "with KleinTokenizer), not Z-Image's (ZImageTokenizer)"), msg
+    assert msg.endswith(f"Connect {ARCHS['z_image'].encoder}."), msg
