@@ -1,14 +1,19 @@
 """Tier 2: the reproduction experiment (benchmarks/reproduce.py) end to end in --quick mode: a tiny untrained
-FLUX, two training steps per arm, two sampler steps. Checks the code path and the report, not the science."""
+FLUX, two training steps per arm, two sampler steps; the prior gate (benchmarks/prior_gate.py) and the resumable
+pretraining (benchmarks/small_model/pretrain.py) the same way. Checks the code paths and the reports, not the
+science."""
 import json
 import math
 import subprocess
 import sys
 
+import pytest
+
 from harness.host import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-import reproduce  # noqa: E402
+import reproduce  # noqa: E402  (puts benchmarks/small_model on sys.path too)
+import photos  # noqa: E402
 
 
 def test_quick_reproduction_reports_every_arm(comfyui_path, tmp_path):
@@ -65,3 +70,67 @@ def test_committed_reproduction_docs_match_the_json():
     assert list(next(iter(r["degradations"].values()))["steps_curve"]) == [str(s) for s in reproduce.FULL["curve"]]
     assert {"average", "blend", "unprompted"} <= set(r["mixing"]["arms"])
     assert (REPO / reproduce.GRID_PATH).read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_the_prior_gates_nlm_sees_exactly_the_noise_it_is_told(comfy_host):
+    """prior_gate.py gives non-local means the noisy tile x_t / (1 - t) decoded and tells it sigma =
+    t / (2 SPREAD (1 - t)): the fixed latent is orthonormal up to SPREAD, so that is the pixel noise, exactly."""
+    import torch
+
+    import prior_gate
+    import smallflux
+
+    latent = smallflux.PixelLatent()
+    clean = torch.rand(4, 64, 64, 3, generator=torch.Generator().manual_seed(0))
+    for t in (0.05, 0.2, 0.4, 0.6):
+        x0 = latent.to_model_space(clean)
+        x_t = (1 - t) * x0 + t * torch.randn(x0.shape, generator=torch.Generator().manual_seed(1))
+        noise = latent.from_model_space(x_t / (1 - t)) - clean
+        sigma = t / (2 * smallflux.SPREAD * (1 - t))
+        assert abs(float(noise.mean())) < 0.02 * sigma and float(noise.std()) == pytest.approx(sigma, rel=0.02)
+    tiles = prior_gate.held_out_tiles(2, 32)
+    assert list(tiles) == photos.HELD_OUT_V2 and not set(tiles) & set(photos.TRAIN_V2)
+    assert all(v.shape == (2, 32, 32, 3) for v in tiles.values())
+
+
+def test_quick_prior_gate_reports_every_t(comfyui_path, tmp_path):
+    import prior_gate
+
+    out = tmp_path / "gate.json"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "prior_gate.py"), "--quick", "--comfyui",
+                    str(comfyui_path), "--out", str(out), "--threads", "1"], check=True, timeout=300)
+    r = json.loads(out.read_text())
+    assert list(r["per_t"]) == [f"{t:g}" for t in prior_gate.QUICK["ts"]]
+    for t, row in r["per_t"].items():
+        m = row["margin_db"]
+        assert all(math.isfinite(v) for v in (row["model_psnr"], row["nlm_psnr"], m["mean"], *m["ci"])), t
+        assert row["nlm_h_over_sigma"] in prior_gate.NLM_H
+        assert row["nlm_psnr"] == max(row["nlm_psnr_by_h"].values())  # the oracle h: NLM at its best
+        assert m["mean"] == pytest.approx(row["model_psnr"] - row["nlm_psnr"], abs=2e-3)
+        assert m["ci"][0] <= m["mean"] <= m["ci"][1] and m["n_groups"] == len(photos.HELD_OUT_V2)
+        assert set(row["per_photo_margin_db"]) == set(photos.HELD_OUT_V2)
+    # An untrained model is no denoiser: the gate must say so (a gate that cannot fail would pass it).
+    assert r["gate"]["passed"] is False and set(r["gate"]["passed_at"]) <= {f"{t:g}" for t in prior_gate.GATE_T}
+
+
+def test_pretraining_resumes_to_the_same_weights(comfyui_path, tmp_path):
+    """pretrain.py stopped after 3 of 6 steps and rerun ends with the weights and training state of an
+    uninterrupted run, bit for bit; the file records the recipe and the photos."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    script = str(REPO / "benchmarks" / "small_model" / "pretrain.py")
+    base = [sys.executable, script, "--quick", "--recipe", "v2", "--stages", "8:6", "--threads", "1",
+            "--comfyui", str(comfyui_path)]
+    subprocess.run(base + ["--out", str(tmp_path / "a.safetensors")], check=True, timeout=300)
+    subprocess.run(base + ["--out", str(tmp_path / "b.safetensors"), "--stop-after", "3"], check=True, timeout=300)
+    assert safe_open(str(tmp_path / "b.state.safetensors"), "pt").metadata()["step"] == "3"
+    subprocess.run(base + ["--out", str(tmp_path / "b.safetensors")], check=True, timeout=300)
+    for name in ("{}.safetensors", "{}.state.safetensors"):
+        a, b = (load_file(str(tmp_path / name.format(x))) for x in "ab")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    meta = safe_open(str(tmp_path / "b.safetensors"), "pt").metadata()
+    assert meta["steps"] == "6" and meta["stages"] == "8:6"
+    assert list(json.loads(meta["images"])) == photos.TRAIN_V2
+    assert len(json.loads(safe_open(str(tmp_path / "b.state.safetensors"), "pt").metadata()["losses"])) == 6
