@@ -73,6 +73,18 @@ def _one_step(patcher, x, context, **conds):
     return out
 
 
+def _loaded(comfy_host, host_models, comfyui_path, name: str, classes: tuple[str, str], **config):
+    """NAME through UNETLoader (skipped where the host lacks what it needs), detected as `classes` (the model_base
+    class, the supported_models config) with these unet_config fields."""
+    _needs(comfyui_path, name)
+    patcher = _load_unet(comfy_host, host_models, name)
+    base = patcher.model
+    assert (type(base).__name__, type(base.model_config).__name__) == classes
+    cfg = base.model_config.unet_config
+    assert {k: cfg.get(k) for k in config} == config, cfg
+    return patcher
+
+
 # --- FLUX -----------------------------------------------------------------------------------------------------
 
 def _flux_inputs():
@@ -159,47 +171,33 @@ def test_flux_dev_fp8_has_fp8_weights_and_runs(comfy_host, host_models, tiny_mod
 
 # --- Wan 2.1 ------------------------------------------------------------------------------------------------------
 
-def test_wan21_t2v_loads_as_wan21_t2v_and_runs(comfy_host, host_models, tiny_models):
-    patcher = _load_unet(comfy_host, host_models, "wan21_t2v")
-    base = patcher.model
-    assert type(base).__name__ == "WAN21" and type(base.model_config).__name__ == "WAN21_T2V"
-    cfg = base.model_config.unet_config
-    assert (cfg["dim"], cfg["num_heads"], cfg["num_layers"], cfg["in_dim"], cfg["out_dim"]) == (128, 1, 2, 16, 16)
-    n = _params(base.diffusion_model)
+def test_wan21_t2v_loads_as_wan21_t2v_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
+    patcher = _loaded(comfy_host, host_models, comfyui_path, "wan21_t2v", ("WAN21", "WAN21_T2V"), dim=128,
+                      num_heads=1, num_layers=2, in_dim=16, out_dim=16)
+    n = _params(patcher.model.diffusion_model)
     assert n == _manifest(tiny_models)["files"]["wan21_t2v"]["params"] and 1.0e6 < n < 1.2e6, n
-
     g = torch.Generator().manual_seed(0)
     for frames in (1, 2):
         _one_step(patcher, torch.randn(1, 16, frames, 8, 8, generator=g), torch.randn(1, 16, 4096, generator=g))
-    del patcher, base
+    del patcher
     _free()
 
 
-def test_wan22_ti2v_loads_as_wan22_ti2v_and_runs(comfy_host, host_models, tiny_models):
-    patcher = _load_unet(comfy_host, host_models, "wan22_ti2v")
-    base = patcher.model
-    assert type(base).__name__ == "WAN22" and type(base.model_config).__name__ == "WAN22_T2V"
-    cfg = base.model_config.unet_config
-    assert (cfg["dim"], cfg["in_dim"], cfg["out_dim"]) == (128, 48, 48)
-
+def test_wan22_ti2v_loads_as_wan22_ti2v_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
+    patcher = _loaded(comfy_host, host_models, comfyui_path, "wan22_ti2v", ("WAN22", "WAN22_T2V"), dim=128,
+                      in_dim=48, out_dim=48)
     g = torch.Generator().manual_seed(0)
     _one_step(patcher, torch.randn(1, 48, 2, 8, 8, generator=g), torch.randn(1, 16, 4096, generator=g))
-    del patcher, base
+    del patcher
     _free()
 
 
 def test_flux2_loads_as_flux2_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
-    _needs(comfyui_path, "flux2")
-    patcher = _load_unet(comfy_host, host_models, "flux2")
-    base = patcher.model
-    assert type(base).__name__ == "Flux2" and type(base.model_config).__name__ == "Flux2"
-    cfg = base.model_config.unet_config
-    assert (cfg["hidden_size"], cfg["num_heads"], cfg["depth"], cfg["depth_single_blocks"], cfg["context_in_dim"],
-            cfg["guidance_embed"]) == (128, 1, 1, 1, 96, False)
-
+    patcher = _loaded(comfy_host, host_models, comfyui_path, "flux2", ("Flux2", "Flux2"), hidden_size=128,
+                      num_heads=1, depth=1, depth_single_blocks=1, context_in_dim=96, guidance_embed=False)
     g = torch.Generator().manual_seed(0)
     _one_step(patcher, torch.randn(1, 128, 4, 4, generator=g), torch.randn(1, 512, 96, generator=g))
-    del patcher, base
+    del patcher
     _free()
 
 
@@ -211,39 +209,29 @@ def _needs(comfyui_path, name):
 
 
 def test_hunyuan_video15_loads_as_hunyuan_video15_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
-    _needs(comfyui_path, "hunyuan_video15")
-    patcher = _load_unet(comfy_host, host_models, "hunyuan_video15")
-    base = patcher.model
-    assert type(base).__name__ == "HunyuanVideo15" and type(base.model_config).__name__ == "HunyuanVideo15"
-    cfg = base.model_config.unet_config
-    assert (cfg["hidden_size"], cfg["num_heads"], cfg["depth"], cfg["depth_single_blocks"], cfg["context_in_dim"],
-            cfg["in_channels"], cfg["byt5"], cfg["vision_in_dim"]) == (128, 1, 1, 0, 3584, 65, True, 1152)
-    n = _params(base.diffusion_model)
+    patcher = _loaded(comfy_host, host_models, comfyui_path, "hunyuan_video15", ("HunyuanVideo15", "HunyuanVideo15"),
+                      hidden_size=128, num_heads=1, depth=1, depth_single_blocks=0, context_in_dim=3584,
+                      in_channels=65, byt5=True, vision_in_dim=1152)
+    n = _params(patcher.model.diffusion_model)
     assert n == _manifest(tiny_models)["files"]["hunyuan_video15"]["params"] and 9e6 < n < 12e6, n
-
     g = torch.Generator().manual_seed(0)
     _one_step(patcher, torch.randn(1, 32, 2, 4, 4, generator=g), torch.randn(1, 16, 3584, generator=g),
               pooled_output=None)
-    del patcher, base
+    del patcher
     _free()
 
 
 def test_z_image_loads_as_z_image_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
-    _needs(comfyui_path, "z_image")
-    patcher = _load_unet(comfy_host, host_models, "z_image")
-    base = patcher.model
-    assert type(base).__name__ == "Lumina2" and type(base.model_config).__name__ == "ZImage"
-    cfg = base.model_config.unet_config
-    assert (cfg["dim"], cfg["n_heads"], cfg["n_layers"], cfg["cap_feat_dim"], cfg["pad_tokens_multiple"],
-            cfg["z_image_modulation"]) == (3840, 30, 1, 2560, 32, True)
-    dm = base.diffusion_model
+    patcher = _loaded(comfy_host, host_models, comfyui_path, "z_image", ("Lumina2", "ZImage"), dim=3840, n_heads=30,
+                      n_layers=1, cap_feat_dim=2560, pad_tokens_multiple=32, z_image_modulation=True)
+    dm = patcher.model.diffusion_model
     assert (len(dm.layers), len(dm.noise_refiner), len(dm.context_refiner)) == (1, 2, 2)
     n = _params(dm)
     assert n == _manifest(tiny_models)["files"]["z_image"]["params"] and 0.85e9 < n < 0.95e9, n
     g = torch.Generator().manual_seed(0)
     # 16 image tokens and a 20-token caption: both padded by the model to 32 with its own tokens.
     _one_step(patcher, torch.randn(1, 16, 8, 8, generator=g), torch.randn(1, 20, 2560, generator=g))
-    del patcher, base, dm
+    del patcher, dm
     _free()
 
 
