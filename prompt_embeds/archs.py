@@ -86,6 +86,13 @@ ARCHS: dict[str, Arch] = {
                    time_grid=None, null_length_option="t5xxl_min_length", text_streams=(("t5xxl",),), group="chroma",
                    encoder="t5xxl (Load CLIP, type chroma)", encoder_name="T5-XXL", video=False,
                    vae="the FLUX VAE (ae.safetensors)", adds_plain_prompt=False),
+    # Chroma Radiance (Chroma1-Radiance): Chroma's transformer on RGB pixels (16 px patches, no VAE: VAE Loader's
+    # pixel_space), its own weights, so its own prompts.
+    "chroma_radiance": Arch("Chroma Radiance", ("double", "single"), 512,
+                            {"Chroma1-Radiance": (3072, {"double": 19, "single": 38})}, time_grid=None,
+                            null_length_option="t5xxl_min_length", text_streams=(("t5xxl",),), group="chroma_radiance",
+                            encoder="t5xxl (Load CLIP, type chroma)", encoder_name="T5-XXL", video=False,
+                            vae="pixel_space (the model works on pixels: no VAE file)", adds_plain_prompt=False),
     # ComfyUI loads each expert of Wan 2.2 T2V-A14B as a WAN21 model (same layout as Wan2.1-T2V-14B); the official
     # Wan 2.2 code switches experts at sigma 0.875 for text-to-video (0.9 for its image-to-video model).
     # FLUX.2 (dev, klein 4B / 9B): FLUX.1's block types with global modulation and a gated MLP, an LLM's hidden

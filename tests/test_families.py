@@ -14,8 +14,9 @@ import torch
 
 from harness.gradcheck import directional_check, prompt_gradient_direction
 from harness.reference import make_latent, make_prompt, prompt_shape, reference_model, run_model
-from harness.small_models import (HostLacks, small_chroma, small_flux, small_flux2, small_hunyuan_video15,
-                                  small_qwen_image, small_taef2, small_taehv, small_wan, small_wan22, small_z_image)
+from harness.small_models import (HostLacks, pixel_space_vae, small_chroma, small_chroma_radiance, small_flux,
+                                  small_flux2, small_hunyuan_video15, small_qwen_image, small_taef2, small_taehv,
+                                  small_wan, small_wan22, small_z_image)
 
 
 class Row(NamedTuple):
@@ -30,9 +31,10 @@ class Row(NamedTuple):
 
 
 # At the drawn t = 4e-3 the velocity weight 1/t^2 (7e4) leaves float32 differences of a small loss change as rounding
-# noise for two rows: FLUX.2 (512 text tokens beside 4 image tokens, so P moves this loss by ~1e-4 of itself) 7-20 %
-# at every step from 1e-3 to 0.1, HunyuanVideo 1.5's gates 0-850 % with autograd steady to 5 digits; at t = 0.12,
-# 0.31 they agree with autograd within 0.6 % (measured). The other rows pass at the drawn t, and small t is covered
+# noise for three rows: FLUX.2 (512 text tokens beside 4 image tokens, so P moves this loss by ~1e-4 of itself) 7-20 %
+# at every step from 1e-3 to 0.1, HunyuanVideo 1.5's gates 0-850 % with autograd steady to 5 digits, Chroma
+# Radiance's single-block gates 2.7 % on v0.20.1 (1.3 % on v0.3.64); at t = 0.12, 0.31 they agree with autograd
+# within 0.6 % (measured; Radiance 0.46 %). The other rows pass at the drawn t, and small t is covered
 # exactly by tests/test_bridge.py (velocity = x0 loss / t^2 per sample).
 VELOCITY_T = (0.12, 0.31)
 
@@ -40,6 +42,9 @@ ROWS = {
     "flux": Row(lambda: small_flux(depth=2, single=2), "flux", 64, {"double": 2, "single": 2}, "taesd_flux", "Flux"),
     "chroma": Row(lambda: small_chroma(depth=2, single=2), "chroma", 64, {"double": 2, "single": 2}, "taesd_flux",
                   "Chroma"),
+    # Chroma Radiance: Chroma on RGB pixels (3 channels, no VAE: pixel_space), 4 px patches here.
+    "chroma_radiance": Row(lambda: small_chroma_radiance(), "chroma_radiance", 64, {"double": 2, "single": 2},
+                           pixel_space_vae, "ChromaRadiance", VELOCITY_T),
     # FLUX.2: 128 latent channels (its TAE, taef2, built in-process), text left-padded by the model to 512 tokens.
     "flux2": Row(lambda: small_flux2(depth=2, single=2), "flux2", 64, {"double": 2, "single": 2}, small_taef2,
                  "Flux2", VELOCITY_T),

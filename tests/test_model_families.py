@@ -1,11 +1,11 @@
 """Tier 2 (in-process host): the pack classifies a MODEL by its exact host class and sampling type, and refuses the
-families it does not support (LongCat-Image, Chroma Radiance, Wan VACE, ...) in Apply, Restore and Train with a message that
+families it does not support (LongCat-Image, Wan VACE, ...) in Apply, Restore and Train with a message that
 names the family and what is supported, instead of a confusing width error or a failure deep inside the model."""
 import pytest
 import torch
 
 from harness.reference import make_prompt
-from harness.small_models import small_chroma, small_flux, small_wan, small_wan_variant
+from harness.small_models import small_flux, small_wan, small_wan_variant
 
 SUPPORTED_WORDS = ("FLUX.1", "Wan 2.1 / 2.2 text-to-video")
 
@@ -57,18 +57,6 @@ def test_longcat_image_is_refused_by_name(comfy_host):
 def test_wan_subclasses_are_other_families(comfy_host, cls):
     model = small_wan_variant(cls)
     _assert_refused(comfy_host, model, make_prompt("wan21", 64, {"blocks": 2}), f"Wan ")
-
-
-def test_chroma_radiance_is_refused(comfy_host):
-    """Chroma is supported (tests/test_families.py); its pixel-space subclass Chroma Radiance is another family."""
-    import comfy.model_base
-
-    if not hasattr(comfy.model_base, "ChromaRadiance"):
-        pytest.skip("CHROMA RADIANCE SKIPPED: this host has no ChromaRadiance class")
-    model = small_chroma()
-    model.model.__class__ = comfy.model_base.ChromaRadiance
-    _assert_refused(comfy_host, model, make_prompt("chroma", 64, {"double": 2, "single": 2}),
-                    "Chroma Radiance (ChromaRadiance")
 
 
 def test_supported_classes_are_accepted(comfy_host):

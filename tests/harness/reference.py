@@ -6,12 +6,12 @@ import torch.nn.functional as F
 
 K = 8
 # The families whose blocks are FLUX.1's (double: text-stream qkv input; single: linear1 on the first K tokens).
-FLUX_BLOCKS = ("flux", "chroma", "flux2")
+FLUX_BLOCKS = ("flux", "chroma", "chroma_radiance", "flux2")
 IMAGE_ARCHS = FLUX_BLOCKS + ("z_image",)
 # The text width of harness.small_models.small_flux2 (FLUX.2's varies with its LLM; the real ones are 7680-15360).
 SMALL_FLUX2_TEXT = 96
 # Wan 2.2 TI2V-5B's VAE; FLUX.2's (32 x 2 x 2 patches); HunyuanVideo 1.5's; else 16.
-LATENT_CHANNELS = {"wan22": 48, "flux2": 128, "hunyuan_video15": 32}
+LATENT_CHANNELS = {"wan22": 48, "flux2": 128, "hunyuan_video15": 32, "chroma_radiance": 3}
 
 
 def prompt_shape(arch):

@@ -89,6 +89,35 @@ def small_chroma(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2
     return _patcher(comfy.supported_models.Chroma(unet), seed)
 
 
+def small_chroma_radiance(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2, single: int = 2):
+    """A small Chroma Radiance (comfy.model_base.ChromaRadiance) as the loader configures one (the Chroma branch
+    of comfy/model_detection.py with the NeRF head's keys: 3 channels in and out, the patch size from img_in_patch,
+    the head's sizes fixed), at a small width with 4 px patches instead of 16."""
+    import dataclasses
+
+    import comfy.ldm.chroma_radiance.model
+    import comfy.supported_models
+
+    head = hidden // heads
+    axes = [head - 2 * (head // 3 // 2 * 2), head // 3 // 2 * 2, head // 3 // 2 * 2]
+    unet = dict(image_model="chroma_radiance", in_channels=3, out_channels=3, context_in_dim=4096,
+                hidden_size=hidden, mlp_ratio=4.0, num_heads=heads, depth=depth, depth_single_blocks=single,
+                axes_dim=axes, theta=10000, patch_size=4, qkv_bias=True, in_dim=64, out_dim=hidden, hidden_dim=32,
+                n_layers=1, nerf_hidden_size=16, nerf_mlp_ratio=4, nerf_depth=2, nerf_max_freqs=8, nerf_tile_size=512,
+                nerf_final_head_type="linear", nerf_embedder_dtype=torch.float32, use_x0=False)
+    fields = {f.name for f in dataclasses.fields(comfy.ldm.chroma_radiance.model.ChromaRadianceParams)}
+    unet.update({k: v for k, v in (("txt_ids_dims", []), ("vec_in_dim", None)) if k in fields})
+    unet = {k: v for k, v in unet.items() if k in fields or k == "image_model"}
+    return _patcher(comfy.supported_models.ChromaRadiance(unet), seed)
+
+
+def pixel_space_vae():
+    """What VAE Loader's `pixel_space` entry loads (nodes.py: a state dict holding only `pixel_space_vae`)."""
+    import comfy.sd
+
+    return comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})
+
+
 def flux_host_config(config: dict) -> dict:
     """tools/tiny_models.py's: the config plus the fields this host's Flux requires (txt_ids_dims on v0.20.1)."""
     from harness.host import load_tool
