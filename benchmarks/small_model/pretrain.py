@@ -173,7 +173,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     small.start_host(small.find_comfyui(args.comfyui))
-    from unlock_restore.nodes.training import exact_inplace_autograd
+    from unlock_restore.nodes.training import exact_inplace_autograd, host_training_mode
 
     config = dict(small.CONFIG)
     if args.quick:
@@ -241,11 +241,12 @@ def main(argv=None):
         keep = (torch.rand(batch, generator=gen) >= NULL_RATE).view(-1, 1, 1).float()
         ctx = caps[[owner[i] for i in idx.tolist()]] * keep
         conds = base.extra_conds(noise=x_t, device="cpu", cross_attn=ctx, pooled_output=torch.zeros(batch, 768))
-        with exact_inplace_autograd():  # FLUX blocks update activations in place
+        # The host's training flag keeps its backward-less kernels (v0.20.1's comfy-kitchen rope) out of autograd.
+        with host_training_mode(), exact_inplace_autograd():  # FLUX blocks update activations in place
             x0_hat = base.apply_model(x_t, t, **{k: v.cond for k, v in conds.items()})
-        loss = torch.mean(((x0_hat - x0) / tt) ** 2)  # = |v_hat - v|^2
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+            loss = torch.mean(((x0_hat - x0) / tt) ** 2)  # = |v_hat - v|^2
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
