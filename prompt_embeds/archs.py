@@ -74,6 +74,11 @@ class Arch:
         return None
 
 
+# Chroma and Chroma Radiance read text alike: T5-XXL only over K tokens, no pooled vector, no official prompts.
+_CHROMA_TEXT = dict(time_grid=None, null_length_option="t5xxl_min_length", text_streams=(("t5xxl",),),
+                    encoder="t5xxl (Load CLIP, type chroma)", encoder_name="T5-XXL", video=False,
+                    adds_plain_prompt=False)
+
 ARCHS: dict[str, Arch] = {
     "flux": Arch("FLUX", ("double", "single"), 512, {"FLUX.1-dev": (3072, {"double": 19, "single": 38})},
                  time_grid="flux_euler", null_length_option="t5xxl_min_length", text_streams=(("l", "t5xxl"),),
@@ -83,16 +88,12 @@ ARCHS: dict[str, Arch] = {
     # Chroma (Chroma1-HD, ...): FLUX.1's blocks without per-block modulation, T5-XXL only (no pooled vector, no
     # guidance input), text first; no official prompts, so the Train node makes them and K is FLUX.1's.
     "chroma": Arch("Chroma", ("double", "single"), 512, {"Chroma1-HD": (3072, {"double": 19, "single": 38})},
-                   time_grid=None, null_length_option="t5xxl_min_length", text_streams=(("t5xxl",),), group="chroma",
-                   encoder="t5xxl (Load CLIP, type chroma)", encoder_name="T5-XXL", video=False,
-                   vae="the FLUX VAE (ae.safetensors)", adds_plain_prompt=False),
+                   group="chroma", vae="the FLUX VAE (ae.safetensors)", **_CHROMA_TEXT),
     # Chroma Radiance (Chroma1-Radiance): Chroma's transformer on RGB pixels (16 px patches, no VAE: VAE Loader's
     # pixel_space), its own weights, so its own prompts.
     "chroma_radiance": Arch("Chroma Radiance", ("double", "single"), 512,
-                            {"Chroma1-Radiance": (3072, {"double": 19, "single": 38})}, time_grid=None,
-                            null_length_option="t5xxl_min_length", text_streams=(("t5xxl",),), group="chroma_radiance",
-                            encoder="t5xxl (Load CLIP, type chroma)", encoder_name="T5-XXL", video=False,
-                            vae="pixel_space (the model works on pixels: no VAE file)", adds_plain_prompt=False),
+                            {"Chroma1-Radiance": (3072, {"double": 19, "single": 38})}, group="chroma_radiance",
+                            vae="pixel_space (the model works on pixels: no VAE file)", **_CHROMA_TEXT),
     # ComfyUI loads each expert of Wan 2.2 T2V-A14B as a WAN21 model (same layout as Wan2.1-T2V-14B); the official
     # Wan 2.2 code switches experts at sigma 0.875 for text-to-video (0.9 for its image-to-video model).
     # FLUX.2 (dev, klein 4B / 9B): FLUX.1's block types with global modulation and a gated MLP, an LLM's hidden

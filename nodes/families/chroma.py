@@ -14,7 +14,7 @@ from .flux import Flux1
 
 class Chroma(EmptyPooled, Flux1):  # no pooled vector: v0.3.64's Flux.encode_adm reads the key
     arch = "chroma"
-    host_class = "Chroma"  # not ChromaRadiance (a pixel-space subclass)
+    host_class = "Chroma"  # not ChromaRadiance (a pixel-space subclass: its own family, chroma_radiance.py)
     user_name = "Chroma"
 
 

@@ -59,11 +59,28 @@ def stock_detected(module_class, config: dict):
     return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
 
 
+def _rope_axes(hidden: int, heads: int) -> list[int]:
+    """FLUX-type rope axes for a head width: two even thirds, the rest on the first axis."""
+    head = hidden // heads
+    third = head // 3 // 2 * 2
+    return [head - 2 * third, third, third]
+
+
+def _chroma_unet(params_class, **config) -> dict:
+    """A Chroma-type loader config for this host's params class: the fields v0.20.1 added (txt_ids_dims,
+    vec_in_dim, set as the stock loader sets them for Chroma), minus any this host's class lacks (v0.3.64 has no
+    use_x0)."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(params_class)}
+    config.update({k: v for k, v in (("txt_ids_dims", []), ("vec_in_dim", None)) if k in fields})
+    return {k: v for k, v in config.items() if k in fields or k == "image_model"}
+
+
 def small_flux(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2, single: int = 2):
     import comfy.supported_models
 
-    head = hidden // heads
-    axes = [head - 2 * (head // 3 // 2 * 2), head // 3 // 2 * 2, head // 3 // 2 * 2]
+    axes = _rope_axes(hidden, heads)
     unet = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
                 hidden_size=hidden, mlp_ratio=4.0, num_heads=heads, depth=depth, depth_single_blocks=single,
                 axes_dim=axes, theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True)
@@ -74,18 +91,13 @@ def small_chroma(seed: int = 0, hidden: int = 64, heads: int = 2, depth: int = 2
     """A small Chroma (comfy.model_base.Chroma) as the loader configures one (comfy/model_detection.py, the Chroma
     branch) at a small width, with a one-layer approximator; the host's ChromaParams fields decide which of the
     newer fields (txt_ids_dims, vec_in_dim on v0.20.1) it takes."""
-    import dataclasses
-
     import comfy.ldm.chroma.model
     import comfy.supported_models
 
-    head = hidden // heads
-    axes = [head - 2 * (head // 3 // 2 * 2), head // 3 // 2 * 2, head // 3 // 2 * 2]
-    unet = dict(image_model="chroma", in_channels=64, out_channels=64, context_in_dim=4096, hidden_size=hidden,
-                mlp_ratio=4.0, num_heads=heads, depth=depth, depth_single_blocks=single, axes_dim=axes,
-                theta=10000, patch_size=2, qkv_bias=True, in_dim=64, out_dim=hidden, hidden_dim=32, n_layers=1)
-    fields = {f.name for f in dataclasses.fields(comfy.ldm.chroma.model.ChromaParams)}
-    unet.update({k: v for k, v in (("txt_ids_dims", []), ("vec_in_dim", None)) if k in fields})
+    unet = _chroma_unet(comfy.ldm.chroma.model.ChromaParams, image_model="chroma", in_channels=64, out_channels=64,
+                        context_in_dim=4096, hidden_size=hidden, mlp_ratio=4.0, num_heads=heads, depth=depth,
+                        depth_single_blocks=single, axes_dim=_rope_axes(hidden, heads), theta=10000, patch_size=2,
+                        qkv_bias=True, in_dim=64, out_dim=hidden, hidden_dim=32, n_layers=1)
     return _patcher(comfy.supported_models.Chroma(unet), seed)
 
 
@@ -93,21 +105,15 @@ def small_chroma_radiance(seed: int = 0, hidden: int = 64, heads: int = 2, depth
     """A small Chroma Radiance (comfy.model_base.ChromaRadiance) as the loader configures one (the Chroma branch
     of comfy/model_detection.py with the NeRF head's keys: 3 channels in and out, the patch size from img_in_patch,
     the head's sizes fixed), at a small width with 4 px patches instead of 16."""
-    import dataclasses
-
     import comfy.ldm.chroma_radiance.model
     import comfy.supported_models
 
-    head = hidden // heads
-    axes = [head - 2 * (head // 3 // 2 * 2), head // 3 // 2 * 2, head // 3 // 2 * 2]
-    unet = dict(image_model="chroma_radiance", in_channels=3, out_channels=3, context_in_dim=4096,
-                hidden_size=hidden, mlp_ratio=4.0, num_heads=heads, depth=depth, depth_single_blocks=single,
-                axes_dim=axes, theta=10000, patch_size=4, qkv_bias=True, in_dim=64, out_dim=hidden, hidden_dim=32,
-                n_layers=1, nerf_hidden_size=16, nerf_mlp_ratio=4, nerf_depth=2, nerf_max_freqs=8, nerf_tile_size=512,
-                nerf_final_head_type="linear", nerf_embedder_dtype=torch.float32, use_x0=False)
-    fields = {f.name for f in dataclasses.fields(comfy.ldm.chroma_radiance.model.ChromaRadianceParams)}
-    unet.update({k: v for k, v in (("txt_ids_dims", []), ("vec_in_dim", None)) if k in fields})
-    unet = {k: v for k, v in unet.items() if k in fields or k == "image_model"}
+    unet = _chroma_unet(comfy.ldm.chroma_radiance.model.ChromaRadianceParams, image_model="chroma_radiance",
+                        in_channels=3, out_channels=3, context_in_dim=4096, hidden_size=hidden, mlp_ratio=4.0,
+                        num_heads=heads, depth=depth, depth_single_blocks=single, axes_dim=_rope_axes(hidden, heads),
+                        theta=10000, patch_size=4, qkv_bias=True, in_dim=64, out_dim=hidden, hidden_dim=32, n_layers=1,
+                        nerf_hidden_size=16, nerf_mlp_ratio=4, nerf_depth=2, nerf_max_freqs=8, nerf_tile_size=512,
+                        nerf_final_head_type="linear", nerf_embedder_dtype=torch.float32, use_x0=False)
     return _patcher(comfy.supported_models.ChromaRadiance(unet), seed)
 
 
