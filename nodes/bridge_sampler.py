@@ -7,6 +7,7 @@ import comfy.samplers
 from comfy_api.latest import io
 
 from ..bridge import time_grid
+from .families import supported_text
 from .model_info import family_name, is_plain_flow, sampling_type
 from .sampling import SAMPLER_NODE, T0_TOOLTIP, sample_unlock_bridge
 
@@ -41,8 +42,8 @@ class UnlockBridgeSigmas(io.ComfyNode):
             category="unlock-restore/sampling",
             description="The bridge time grid linspace(t0, t_min, steps) followed by 0, for the Bridge Sampler.",
             inputs=[
-                io.Model.Input("model", tooltip="The model that will sample; checked to be a flow-matching model "
-                               "(FLUX or Wan)."),
+                io.Model.Input("model", tooltip="The model that will sample; checked to be a plain flow-matching "
+                               "model, as every family the pack supports is."),
                 io.Float.Input("t0", default=0.4, min=0.01, max=1.0, step=0.01,
                                tooltip=T0_TOOLTIP),
                 io.Int.Input("steps", default=20, min=1, max=1000,
@@ -60,7 +61,8 @@ class UnlockBridgeSigmas(io.ComfyNode):
             raise ValueError(
                 f"{SIGMAS_NODE}: the connected model ({family_name(model.model)}) samples with "
                 f"{sampling_type(sampling)}, so it is not a flow-matching model: the bridge needs plain flow "
-                "matching (CONST), as FLUX and Wan use. Load one of those with Load Diffusion Model.")
+                f"matching (CONST), as every supported family uses ({supported_text()}). Load one of those "
+                "with Load Diffusion Model.")
         if not t_min < t0:
             raise ValueError(f"{SIGMAS_NODE}: t_min ({t_min}) must be smaller than t0 ({t0}); lower t_min or "
                              "raise t0.")

@@ -1,6 +1,7 @@
 """Apply Restoration Prompt: a patched clone of the MODEL (gated) and the matching CONDITIONING."""
 from comfy_api.latest import io
 
+from .families import supported_models_hint
 from .prompting import prepare
 from .types import RestorationPromptType
 
@@ -21,8 +22,8 @@ class UnlockPromptApply(io.ComfyNode):
                         "CONDITIONING output: it is the empty prompt the restoration prompt was trained with, so no "
                         "text encoder is needed.",
             inputs=[
-                io.Model.Input("model", tooltip="The FLUX or Wan model the prompt was made for. It is not "
-                               "modified: a patched copy comes out."),
+                io.Model.Input("model", tooltip=f"The model the prompt was made for, {supported_models_hint()}. "
+                               "It is not modified: a patched copy comes out."),
                 RestorationPromptType.Input("restoration_prompt", tooltip="From Load Restoration Prompt, Mix "
                                             "Restoration Prompts or Train Restoration Prompt."),
                 io.Float.Input("strength", default=1.0, min=0.0, max=4.0, step=0.05,

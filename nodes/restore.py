@@ -2,6 +2,7 @@
 is nodes/restoring.py)."""
 from comfy_api.latest import io
 
+from .families import supported_models_hint
 from .restoring import NODE, restore
 from .sampling import T0_TOOLTIP
 from .types import RestorationPromptType
@@ -19,11 +20,12 @@ class UnlockRestore(io.ComfyNode):
                         "size or aspect ratio (padded, then cropped back), alpha and grayscale are kept; long "
                         "videos are restored in overlapping windows joined without seams.",
             inputs=[
-                io.Model.Input("model", tooltip="The FLUX or Wan model the restoration prompt was made for "
-                               "(Load Diffusion Model). It is not modified. For Wan 2.2 T2V-A14B: the low-noise "
-                               "expert."),
-                io.Vae.Input("vae", tooltip="The VAE of that model: the FLUX VAE (ae.safetensors) for FLUX, the "
-                             "Wan VAE for Wan."),
+                io.Model.Input("model", tooltip="The model the restoration prompt was made for (Load Diffusion "
+                               f"Model), {supported_models_hint()}. It is not modified. For Wan 2.2 T2V-A14B: the "
+                               "low-noise expert."),
+                io.Vae.Input("vae", tooltip="The VAE of that model, as its restore workflow loads it (the FLUX VAE "
+                             "ae.safetensors for FLUX.1, the Wan 2.1 VAE for Wan 2.1, ...). A VAE of another "
+                             "family is refused with the name of the right one."),
                 RestorationPromptType.Input("restoration_prompt", tooltip="Which degradation to remove: from Load "
                                             "Restoration Prompt, Mix Restoration Prompts or Train Restoration "
                                             "Prompt."),

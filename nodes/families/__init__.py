@@ -36,4 +36,9 @@ def supported_text() -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
 
-__all__ = ["FAMILIES", "BY_ARCH", "Family", "detect", "family", "supported_text"]
+def supported_models_hint() -> str:
+    """For tooltips of MODEL inputs: which models the pack drives."""
+    return f"one of the supported families: {supported_text()}"
+
+
+__all__ = ["FAMILIES", "BY_ARCH", "Family", "detect", "family", "supported_models_hint", "supported_text"]

@@ -1,0 +1,178 @@
+"""The factorial of issue 15 (benchmarks/factorial.py). Tier 1: its metric, classical baseline, plan and statistics
+on numbers whose answer is known. Tier 2: the whole code path in --quick mode (a tiny untrained FLUX), stopped and
+resumed. Checks the machinery, not the science (the science is the committed job files and report)."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from harness.host import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import factorial  # noqa: E402  (puts benchmarks/small_model on sys.path too)
+
+Q = factorial.QUICK
+
+
+def test_gmsd_is_zero_for_identical_images_and_grows_with_distortion():
+    rng = np.random.default_rng(0)
+    img = rng.random((32, 32, 3))
+    assert factorial.gmsd(img, img) == 0.0
+    mild = np.clip(img + rng.normal(0, 0.02, img.shape), 0, 1)
+    strong = np.clip(img + rng.normal(0, 0.2, img.shape), 0, 1)
+    assert 0 < factorial.gmsd(mild, img) < factorial.gmsd(strong, img)
+
+
+def test_the_lookup_table_learns_a_tone_curve_from_pairs():
+    """A global, monotone tone change (what low light and haze mostly are) is what a lookup table can undo."""
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(8, 24, 24, 3, generator=g)
+    dark = 0.3 * clean ** 1.5
+    table = factorial.ToneTable(clean, dark)
+    fresh = torch.rand(2, 24, 24, 3, generator=g)
+    err_before = float((0.3 * fresh ** 1.5 - fresh).abs().mean())
+    err_after = float((table(0.3 * fresh ** 1.5) - fresh).abs().mean())
+    assert err_after < 0.02 < err_before
+
+
+def test_verdict_reads_the_interval_against_zero_and_the_margin():
+    m = factorial.MARGIN_DB
+    assert factorial.verdict([0.1, 0.9]) == "confirms"
+    assert factorial.verdict([-0.9, -0.1]) == "refutes"
+    assert factorial.verdict([-m / 2, m / 2]) == "refutes"  # equivalent: no advantage worth the name
+    assert factorial.verdict([-0.5, 0.6]) == "inconclusive"
+
+
+def test_the_plan_sweeps_learning_rates_before_seeds_and_counts_every_job():
+    todo = factorial.plan(Q, {})
+    names = [j["name"] for j in todo]
+    assert names[0] == "clean__none" and all(n.startswith("baseline__") for n in names[1:1 + len(Q["degradations"])])
+    # Nothing for a later seed until its sweep is done.
+    assert not [j for j in todo if j.get("seed", 0) != Q["seeds"][0]]
+    done = {n: _fake(j) for n, j in zip(names, todo)}
+    later = factorial.plan(Q, done)
+    assert later and all(j["seed"] != Q["seeds"][0] for j in later)
+    for j in later:  # each at its sweep's pick, which _fake makes the highest learning rate
+        assert j["lr"] == max(Q["lrs"])
+    assert len(todo) + len(later) == factorial.total_jobs(Q)
+    assert factorial.plan(Q, {**done, **{j["name"]: _fake(j) for j in later}}) == []
+
+
+def _fake(job, bridge_gain=1.0):
+    """A synthetic job result: naive scores 20 dB on every tile; bridge (x0 weighting) scores 20 + bridge_gain.
+    Validation favours bridge/x0 with the bridge sampler and naive/velocity with Euler, and the highest lr."""
+    n_tiles = len(factorial.photos.HELD_OUT_V2) * Q["tiles_per_photo"]
+    n_whole = len(factorial.photos.HELD_OUT_V2)
+
+    def scored(psnr):
+        return {"tiles": {"psnr": [psnr] * n_tiles, "ssim": [0.5] * n_tiles, "gmsd": [0.1] * n_tiles},
+                "whole": {"psnr": [psnr] * n_whole, "ssim": [0.5] * n_whole, "gmsd": [0.1] * n_whole}}
+
+    if job["kind"] == "clean":
+        return {"job": job, "seconds": 1.0, "unprompted": {s: scored(25.0) for s in factorial.SAMPLERS}}
+    if job["kind"] == "baseline":
+        return {"job": job, "seconds": 1.0, "degraded": scored(15.0), "lookup_table": scored(16.0),
+                "unprompted": {s: scored(15.5) for s in factorial.SAMPLERS}}
+    o, loss = job["objective"], job["loss"]
+    base = 20.0 + (bridge_gain if (o, loss) == ("bridge", "x0") else 0.0)
+    val_bonus = {("bridge", "x0", "bridge"): 3, ("naive", "velocity", "euler"): 3}
+    test, val = {}, {}
+    for step in Q["log_steps"]:
+        test[str(step)] = {s: scored(base) for s in factorial.SAMPLERS}
+        val[str(step)] = {s: 10.0 + val_bonus.get((o, loss, s), 0) + job["lr"] for s in factorial.SAMPLERS}
+    return {"job": job, "seconds": 1.0, "validation": val, "test": test,
+            "diverged": {"rule": "non-finite loss"} if (o, loss) == ("naive", "velocity") else None}
+
+
+def test_the_report_reads_known_numbers_back():
+    tile_photos = [p for p in factorial.photos.HELD_OUT_V2 for _ in range(Q["tiles_per_photo"])]
+    done = {}
+    while True:
+        todo = factorial.plan(Q, done)
+        if not todo:
+            break
+        done.update({j["name"]: _fake(j) for j in todo})
+    rep = factorial.report(Q, done, tile_photos)
+    assert rep["jobs"] == {"done": factorial.total_jobs(Q), "total": factorial.total_jobs(Q),
+                           "seconds": float(factorial.total_jobs(Q))}
+    # The weightings and sampler are chosen on validation, then the held-out contrast is read exactly.
+    assert rep["choices"]["bridge"] == {"loss": "x0", "sampler": "bridge"}
+    assert rep["choices"]["naive"] == {"loss": "velocity", "sampler": "euler"}
+    p = rep["primary"]
+    assert p["complete"] and p["mean_db"] == pytest.approx(1.0) and p["ci"] == pytest.approx([1.0, 1.0])
+    assert rep["primary_whole_photos"]["mean_db"] == pytest.approx(1.0)
+    assert rep["verdict"] == "confirms"
+    runs_per_arm = len(Q["degradations"]) * (len(Q["lrs"]) + len(Q["seeds"]) - 1)
+    assert rep["divergences"]["naive/velocity"] == {"runs": runs_per_arm, "diverged": runs_per_arm}
+    assert rep["divergences"]["bridge/x0"] == {"runs": runs_per_arm, "diverged": 0}
+    assert all(v["picked"] == max(Q["lrs"]) for arm in rep["lr_pick"].values() for v in arm.values())
+    # No gain: equivalent within the margin. Half the jobs: no verdict, and it says what is missing.
+    flat = {n: _fake(j["job"], bridge_gain=0.0) for n, j in done.items()}
+    assert factorial.report(Q, flat, tile_photos)["verdict"] == "refutes"
+    part = dict(list(done.items())[: len(done) // 2])
+    assert factorial.report(Q, part, tile_photos)["verdict"].startswith(
+        f"pending: {factorial.total_jobs(Q) - len(part)} of")
+    assert rep["working_range"] == {d: {"degraded_psnr": 15.0, "clean_through_model_psnr": 25.0, "in_range": True}
+                                    for d in Q["degradations"]}
+    assert rep["baselines"][Q["degradations"][0]]["tiles"]["lookup_table"]["psnr"] == 16.0
+    assert any("Verdict: confirms" in line for line in factorial.render(rep))
+
+
+def test_quick_factorial_runs_every_job_and_resumes(comfyui_path, tmp_path):
+    """Stopped after 4 jobs and rerun: the first 4 files are kept as they were, the rest are added, and the report
+    covers every cell with finite scores from the pack's trainer and samplers."""
+    cmd = [sys.executable, str(REPO / "benchmarks" / "factorial.py"), "--quick", "--comfyui", str(comfyui_path),
+           "--out-dir", str(tmp_path), "--threads", "1"]
+    subprocess.run(cmd + ["--max-jobs", "4"], check=True, timeout=300)
+    jobs = tmp_path / factorial.JOBS_DIR
+    first = {p.name: p.read_bytes() for p in jobs.glob("*.json")}
+    assert len(first) == 4
+    subprocess.run(cmd, check=True, timeout=600)
+    after = {p.name: p.read_bytes() for p in jobs.glob("*.json")}
+    assert len(after) == factorial.total_jobs(Q) and all(after[n] == b for n, b in first.items())
+    assert not list(jobs.glob("*.tmp"))
+
+    rep = json.loads((tmp_path / factorial.REPORT_JSON).read_text())["factorial"]
+    assert rep["jobs"]["done"] == rep["jobs"]["total"] == factorial.total_jobs(Q)
+    assert rep["verdict"] in ("confirms", "refutes", "inconclusive")
+    assert set(rep["cells"]) == {f"{o}/{w}/{s}" for o in factorial.OBJECTIVES for w in factorial.LOSSES
+                                 for s in factorial.SAMPLERS}
+    last = str(Q["steps"])
+    for cell, per_deg in rep["cells"].items():
+        assert set(per_deg) == set(Q["degradations"]), cell
+        for d, v in per_deg.items():
+            assert v["lr"] in Q["lrs"] and set(v["per_seed"]) == {str(s) for s in Q["seeds"]}
+            for seed, steps in v["per_seed"].items():
+                assert set(steps) == {str(s) for s in Q["log_steps"]}
+                assert all(math.isfinite(steps[last][m]) for m in ("psnr", "ssim", "gmsd")), (cell, d, seed)
+    for d in Q["degradations"]:
+        b = rep["baselines"][d]["tiles"]
+        assert {"degraded", "lookup_table", "unprompted"} <= set(b) and ("nlm" in b) == (d == "gaussian_noise")
+    for key in ("primary", "secondary_early", "primary_whole_photos"):
+        assert rep[key]["complete"] and all(math.isfinite(x) for x in rep[key]["ci"]), key
+    run = json.loads((jobs / f"{factorial.job_name('train', Q['degradations'][0], 'bridge', 'x0', Q['lrs'][0], 0)}"
+                               ".json").read_text())
+    # The trainer really trained (the gates left 0) and logged every step; the scores at the last step cover the
+    # whole photos, the others only the tiles.
+    assert run["steps_done"] == Q["steps"] and run["gates_abs_mean"] > 0
+    assert "whole" in run["test"][last]["bridge"] and "whole" not in run["test"][str(Q["log_steps"][0])]["bridge"]
+
+
+def test_the_committed_report_is_read_off_the_committed_job_files():
+    """benchmarks/results/reproduction.json's factorial section is exactly what the report makes from the job files
+    in benchmarks/results/factorial/ (no number tuned by hand), on the full plan and the version 2 prior."""
+    committed = json.loads((REPO / factorial.REPORT_JSON).read_text()).get("factorial")
+    if committed is None:
+        pytest.skip("no factorial job has been committed yet")
+    done = factorial.load_done(REPO)
+    assert done and all(j["job"]["name"] == n for n, j in done.items())
+    from prior_gate import held_out_tiles
+
+    tiles = held_out_tiles(factorial.FULL["tiles_per_photo"], factorial.FULL["crop"])
+    rep = factorial.report(factorial.FULL, done, [n for n, t in tiles.items() for _ in range(t.shape[0])])
+    assert json.loads(json.dumps(rep)) == {k: v for k, v in committed.items() if k not in ("command", "prior_gate")}
+    assert committed["command"] == "python benchmarks/factorial.py" and committed["prior_gate"]["passed"]
