@@ -590,6 +590,16 @@ def render(f: dict) -> list[str]:
                   "|---|---|---|---|"]
         lines += [f"| {d} | {w['degraded_psnr']:.2f} | {w['clean_through_model_psnr']:.2f} | "
                   f"{'yes' if w['in_range'] else 'no'} |" for d, w in f["working_range"].items()]
+    if f["baselines"]:
+        lines += ["", "Baselines on the held-out tiles, PSNR / SSIM / GMSD (lower GMSD is better):", "",
+                  "| degradation | degraded | unprompted, bridge | unprompted, Euler | lookup table | non-local means |",
+                  "|---|---|---|---|---|---|"]
+        for d, b in f["baselines"].items():
+            t = b["tiles"]
+            cols = [t["degraded"], t["unprompted"]["bridge"], t["unprompted"]["euler"], t["lookup_table"], t.get("nlm")]
+            lines.append(f"| {d} | " + " | ".join("-" if c is None else
+                                                  f"{c['psnr']:.2f} / {c['ssim']:.3f} / {c['gmsd']:.3f}"
+                                                  for c in cols) + " |")
     if f["cells"]:
         lines += ["", "Held-out tiles, PSNR at the last step (mean over the seeds run so far, picked learning rate):",
                   "", "| arm / sampler | " + " | ".join(f["degradations"]) + " |",

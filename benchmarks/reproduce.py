@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "benchmarks" / "small_model"))
 import photos  # noqa: E402
 import smallflux as small  # noqa: E402
@@ -283,6 +284,10 @@ def render_markdown(r: dict) -> str:
     lines += ["", f"Total wall time {r['timings']['total_seconds']} s ({s['threads']} CPU thread(s)).", "",
               f"![grid]({GRID_PATH.name}) Columns: " + ", ".join(r["grid"]["columns"]) + "; rows: "
               + ", ".join(r["grid"]["rows"]) + f" ({next(iter(r['images']['held_out']))}).", ""]
+    if "factorial" in r:  # issue 15's factorial on the version 2 prior (benchmarks/factorial.py), when it has run
+        import factorial
+
+        lines += factorial.render(r["factorial"])
     return "\n".join(lines)
 
 

@@ -392,9 +392,11 @@ def _check_pairs(node: str, clean: torch.Tensor, degraded: torch.Tensor) -> None
 
 
 def train(trainer: PromptTrainer, steps: int, lr: float, batch_size: int, checkpoint_every: int,
-          save_path: str | None, settings: dict):
+          save_path: str | None, settings: dict, on_step=None):
     """Run `steps` optimisation steps. Checkpoints are written atomically every `checkpoint_every` steps, on
-    interrupt and at the end; a NaN/inf loss stops with a clear error and keeps the last good prompt."""
+    interrupt and at the end; a NaN/inf loss stops with a clear error and keeps the last good prompt.
+    `on_step(trainer)`, if given, runs after each completed step (benchmarks score the prompt at chosen steps
+    without restarting the optimiser)."""
     node = trainer.node
     pbar = comfy.utils.ProgressBar(steps)
     gen = torch.Generator().manual_seed(trainer.seed + trainer.steps_done)
@@ -428,6 +430,8 @@ def train(trainer: PromptTrainer, steps: int, lr: float, batch_size: int, checkp
                 trainer.history.append(value)
                 if checkpoint_every and trainer.steps_done % checkpoint_every == 0:
                     save()
+                if on_step is not None:
+                    on_step(trainer)
                 if (i + 1) % max(1, steps // 10) == 0 or i == 0:
                     log.info("unlock-restore: %s step %d (%d/%d) loss %.6f (%.2f s/step)", node, trainer.steps_done,
                              i + 1, steps, value, (time.perf_counter() - started) / (i + 1))
