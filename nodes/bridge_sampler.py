@@ -7,8 +7,7 @@ import comfy.samplers
 from comfy_api.latest import io
 
 from ..bridge import time_grid
-from .families import supported_text
-from .model_info import family_name, is_plain_flow, sampling_type
+from .model_info import SUPPORTED_TEXT, family_name, is_plain_flow, sampling_type
 from .sampling import SAMPLER_NODE, T0_TOOLTIP, sample_unlock_bridge
 
 SIGMAS_NODE = "Bridge Schedule"
@@ -61,7 +60,7 @@ class UnlockBridgeSigmas(io.ComfyNode):
             raise ValueError(
                 f"{SIGMAS_NODE}: the connected model ({family_name(model.model)}) samples with "
                 f"{sampling_type(sampling)}, so it is not a flow-matching model: the bridge needs plain flow "
-                f"matching (CONST), as every supported family uses ({supported_text()}). Load one of those "
+                f"matching (CONST), as every supported family uses ({SUPPORTED_TEXT}). Load one of those "
                 "with Load Diffusion Model.")
         if not t_min < t0:
             raise ValueError(f"{SIGMAS_NODE}: t_min ({t_min}) must be smaller than t0 ({t0}); lower t_min or "

@@ -48,6 +48,7 @@ FAMILY_NAMES = {
 # ModelTypes (e.g. IMG_TO_IMG_FLOW, whose noise_scaling returns the latent unchanged) are not a bridge start.
 FLOW_MODEL_TYPES = {"FLOW", "FLUX"}
 SUPPORTED_TEXT = supported_text()
+SUPPORTED_MODELS_HINT = f"one of the supported families: {SUPPORTED_TEXT}"  # for MODEL inputs' tooltips
 
 
 def family_name(base) -> str:

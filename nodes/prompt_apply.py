@@ -1,7 +1,7 @@
 """Apply Restoration Prompt: a patched clone of the MODEL (gated) and the matching CONDITIONING."""
 from comfy_api.latest import io
 
-from .families import supported_models_hint
+from .model_info import SUPPORTED_MODELS_HINT
 from .prompting import prepare
 from .types import RestorationPromptType
 
@@ -22,7 +22,7 @@ class UnlockPromptApply(io.ComfyNode):
                         "CONDITIONING output: it is the empty prompt the restoration prompt was trained with, so no "
                         "text encoder is needed.",
             inputs=[
-                io.Model.Input("model", tooltip=f"The model the prompt was made for, {supported_models_hint()}. "
+                io.Model.Input("model", tooltip=f"The model the prompt was made for, {SUPPORTED_MODELS_HINT}. "
                                "It is not modified: a patched copy comes out."),
                 RestorationPromptType.Input("restoration_prompt", tooltip="From Load Restoration Prompt, Mix "
                                             "Restoration Prompts or Train Restoration Prompt."),

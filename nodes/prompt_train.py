@@ -5,8 +5,8 @@ import time
 from comfy_api.latest import io, ui
 
 from ..bridge import EXPERTS
-from .families import supported_models_hint
 from .folders import save_path
+from .model_info import SUPPORTED_MODELS_HINT
 from .training import PromptTrainer, loss_graph, train
 from .types import RestorationPromptType
 
@@ -32,7 +32,7 @@ class UnlockPromptTrain(io.ComfyNode):
             is_output_node=True,
             is_experimental=True,
             inputs=[
-                io.Model.Input("model", tooltip=f"The model to unlock (it stays frozen), {supported_models_hint()}."),
+                io.Model.Input("model", tooltip=f"The model to unlock (it stays frozen), {SUPPORTED_MODELS_HINT}."),
                 io.Vae.Input("vae", tooltip="The model's VAE, to encode the training pairs."),
                 io.Image.Input("clean_images", tooltip="Clean targets, paired one to one with degraded_images."),
                 io.Image.Input("degraded_images", tooltip="The same scenes degraded (Load Image Pairs, or Degrade "

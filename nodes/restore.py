@@ -2,7 +2,7 @@
 is nodes/restoring.py)."""
 from comfy_api.latest import io
 
-from .families import supported_models_hint
+from .model_info import SUPPORTED_MODELS_HINT
 from .restoring import NODE, restore
 from .sampling import T0_TOOLTIP
 from .types import RestorationPromptType
@@ -21,7 +21,7 @@ class UnlockRestore(io.ComfyNode):
                         "videos are restored in overlapping windows joined without seams.",
             inputs=[
                 io.Model.Input("model", tooltip="The model the restoration prompt was made for (Load Diffusion "
-                               f"Model), {supported_models_hint()}. It is not modified. For Wan 2.2 T2V-A14B: the "
+                               f"Model), {SUPPORTED_MODELS_HINT}. It is not modified. For Wan 2.2 T2V-A14B: the "
                                "low-noise expert."),
                 io.Vae.Input("vae", tooltip="The VAE of that model, as its restore workflow loads it (the FLUX VAE "
                              "ae.safetensors for FLUX.1, the Wan 2.1 VAE for Wan 2.1, ...). A VAE of another "

@@ -36,9 +36,4 @@ def supported_text() -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
 
-def supported_models_hint() -> str:
-    """For tooltips of MODEL inputs: which models the pack drives."""
-    return f"one of the supported families: {supported_text()}"
-
-
-__all__ = ["FAMILIES", "BY_ARCH", "Family", "detect", "family", "supported_models_hint", "supported_text"]
+__all__ = ["FAMILIES", "BY_ARCH", "Family", "detect", "family", "supported_text"]
