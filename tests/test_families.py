@@ -26,8 +26,13 @@ class Row(NamedTuple):
     blocks: dict
     vae: object  # a tiny file key, or a builder
     host_class: str  # the host class it needs (comfy.model_base, unless another comfy module is named)
+    reference: str  # the injection rule of the independent reference its blocks follow (harness.reference.RULES)
     # Velocity-loss gradient check at these t instead of the drawn ones (test_gradients_match_finite_differences).
     velocity_t: tuple | None = None
+    # Gradient check of P along autograd's own gradient instead of a random direction, and the finite-difference
+    # step for the gates (FLUX.2: see test_gradients_match_finite_differences).
+    p_along_gradient: bool = False
+    gate_eps: float = 1e-2
 
 
 # At the drawn t = 4e-3 the velocity weight 1/t^2 (7e4) leaves float32 differences of a small loss change as rounding
@@ -39,25 +44,29 @@ class Row(NamedTuple):
 VELOCITY_T = (0.12, 0.31)
 
 ROWS = {
-    "flux": Row(lambda: small_flux(depth=2, single=2), "flux", 64, {"double": 2, "single": 2}, "taesd_flux", "Flux"),
+    "flux": Row(lambda: small_flux(depth=2, single=2), "flux", 64, {"double": 2, "single": 2}, "taesd_flux", "Flux",
+                "flux_blocks"),
     "chroma": Row(lambda: small_chroma(depth=2, single=2), "chroma", 64, {"double": 2, "single": 2}, "taesd_flux",
-                  "Chroma"),
+                  "Chroma", "flux_blocks"),
     # Chroma Radiance: Chroma on RGB pixels (3 channels, no VAE: pixel_space), 4 px patches here.
     "chroma_radiance": Row(lambda: small_chroma_radiance(), "chroma_radiance", 64, {"double": 2, "single": 2},
-                           pixel_space_vae, "ChromaRadiance", VELOCITY_T),
+                           pixel_space_vae, "ChromaRadiance", "flux_blocks", VELOCITY_T),
     # FLUX.2: 128 latent channels (its TAE, taef2, built in-process), text left-padded by the model to 512 tokens.
     "flux2": Row(lambda: small_flux2(depth=2, single=2), "flux2", 64, {"double": 2, "single": 2}, small_taef2,
-                 "Flux2", VELOCITY_T),
+                 "Flux2", "flux_blocks", VELOCITY_T, p_along_gradient=True, gate_eps=5e-2),
     # Qwen-Image: an image model with Wan 2.1's video VAE (each image a one-frame clip), 3-D latents.
-    "qwen_image": Row(lambda: small_qwen_image(), "qwen_image", 64, {"blocks": 2}, "wan21_vae", "QwenImage"),
+    "qwen_image": Row(lambda: small_qwen_image(), "qwen_image", 64, {"blocks": 2}, "wan21_vae", "QwenImage",
+                      "text_projections"),
     # Z-Image: Lumina 2's class with the ZImage config (v0.20.1); 256 wide, the smallest its modulation allows.
-    "z_image": Row(lambda: small_z_image(), "z_image", 256, {"layers": 2}, "taesd_flux", "supported_models.ZImage"),
+    "z_image": Row(lambda: small_z_image(), "z_image", 256, {"layers": 2}, "taesd_flux", "supported_models.ZImage",
+                   "first_k_joint_qkv"),
     # HunyuanVideo 1.5 (v0.20.1): double blocks only, the LLM text last; its VAE here is lighttae_hv15's TAEHV.
     "hunyuan_video15": Row(lambda: small_hunyuan_video15(), "hunyuan_video15", 64, {"double": 2},
-                           lambda: small_taehv(32), "HunyuanVideo15", VELOCITY_T),
-    "wan21": Row(lambda: small_wan(), "wan21", 64, {"blocks": 2}, "wan21_vae", "WAN21"),
+                           lambda: small_taehv(32), "HunyuanVideo15", "last_k_text_qkv", VELOCITY_T),
+    "wan21": Row(lambda: small_wan(), "wan21", 64, {"blocks": 2}, "wan21_vae", "WAN21", "cross_attention"),
     # Wan 2.2 TI2V-5B: 48 latent channels; its VAE here is taew2_2's TAEHV (hosts without TAEHV skip the VAE tests).
-    "wan22": Row(lambda: small_wan22(), "wan22", 64, {"blocks": 2}, lambda: small_taehv(48), "WAN22"),
+    "wan22": Row(lambda: small_wan22(), "wan22", 64, {"blocks": 2}, lambda: small_taehv(48), "WAN22",
+                 "cross_attention"),
 }
 
 
@@ -67,7 +76,7 @@ def row(request, comfy_host):
 
     import comfy.supported_models
 
-    build, arch, width, blocks, vae, cls, _ = ROWS[request.param]
+    build, arch, width, blocks, vae, cls = ROWS[request.param][:6]
     where, _, name = cls.rpartition(".")  # a comfy.model_base class unless another comfy module is named
     if not hasattr(getattr(comfy, where or "model_base"), name):
         pytest.skip(f"{request.param.upper()} SKIPPED: this host has no comfy.{where or 'model_base'}.{name}")
@@ -84,15 +93,15 @@ def test_detected_as_its_family(row):
 
 @pytest.mark.parametrize("strength", [1.0, 0.5])
 def test_injection_matches_the_reference(comfy_host, row, strength):
-    _, build, arch, width, blocks, _ = row
+    name, build, arch, width, blocks, _ = row
     model, prompt = build(), make_prompt(arch, width, blocks, seed=4)
-    x = make_latent(arch)
+    x = make_latent(arch, model=model)
     patched, cond = comfy_host.node("UnlockPromptApply").execute(model=model, restoration_prompt=prompt,
                                                                  strength=strength).result
     ours = run_model(patched, cond, x)
     assert (ours - run_model(model, cond, x)).abs().max() > 1e-3, "the prompt changed nothing"
-    torch.testing.assert_close(ours, run_model(reference_model(model, prompt, strength), cond, x),
-                               atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(ours, run_model(reference_model(model, prompt, strength, ROWS[name].reference), cond,
+                                               x), atol=2e-5, rtol=1e-4)
 
 
 def _vae(comfy_host, host_models, row):
@@ -135,7 +144,7 @@ def test_gradients_match_finite_differences(comfy_host, host_models, row, checkp
         batch = (batch[0], batch[1], torch.tensor(ROWS[row[0]].velocity_t, device=batch[2].device), batch[3])
     g = torch.Generator().manual_seed(3)
     directions = {"P": [torch.randn(tr.prompt.shape, generator=g), torch.zeros_like(tr.gates)]}
-    if row[0] == "flux2":
+    if ROWS[row[0]].p_along_gradient:
         # A random direction in FLUX.2's 512 x 64 P moves this loss by ~3e-5 per unit (x0; 3e-4 velocity), at the
         # edge of float32: a rebuilt v0.20.1 environment (comfy-kitchen 0.2.40) gave 2.8 % / 8 % at a 1e-2 step
         # and no step from 1e-2 to 2e-1 under 2 % for velocity (measured). Along autograd's own gradient, at the
@@ -150,7 +159,7 @@ def test_gradients_match_finite_differences(comfy_host, host_models, row, checkp
     for name, direction in directions.items():
         # FLUX.2's single-block gates move this loss by ~1e-4 of itself per unit: at a 1e-2 step the float32
         # difference is rounding noise (3-8 %); at 3e-2..1e-1 it converges on autograd (measured 0.6 %).
-        eps = 5e-2 if row[0] == "flux2" and "gates" in name else 1e-2
+        eps = ROWS[row[0]].gate_eps if "gates" in name else 1e-2
         analytic, numeric = directional_check(tr, batch, direction, eps=eps)
         assert abs(numeric) > 1e-6, f"{name}: the loss does not depend on it"
         rel = abs(analytic - numeric) / abs(numeric)
@@ -177,7 +186,7 @@ def test_apply_and_bridge_sampler_in_sampler_custom_advanced(comfy_host, row):
     node = comfy_host.node
     model, prompt = build(), make_prompt(arch, width, blocks, seed=5)
     patched, cond = node("UnlockPromptApply").execute(model=model, restoration_prompt=prompt, strength=1.0).result
-    y_raw = make_latent(arch, seed=3)
+    y_raw = make_latent(arch, seed=3, model=model)
     noise_node = node("RandomNoise")().get_noise(7)[0]
     guider = node("BasicGuider")().get_guider(patched, cond)[0]
     sampler = node("UnlockBridgeSampler").execute().result[0]

@@ -79,7 +79,7 @@ def test_the_prompt_lands_on_the_llm_rows_behind_glyph_and_vision_tokens(hv_host
     rows) and, of the first block's text qkv, only those last 8 rows move."""
     model = small_hunyuan_video15()
     prompt = make_prompt("hunyuan_video15", 64, BLOCKS, seed=2)
-    x = make_latent("hunyuan_video15")
+    x = make_latent("hunyuan_video15", model=model)
     seen = []
     # The patched copy shares the original's hook dict, so one hook sees both runs.
     qkv = model.get_model_object("diffusion_model.double_blocks.0.txt_attn.qkv")
@@ -96,7 +96,8 @@ def test_the_prompt_lands_on_the_llm_rows_behind_glyph_and_vision_tokens(hv_host
     assert clean.shape[1] == 4 + 3 + 8
     torch.testing.assert_close(prompted[:, :7], clean[:, :7])
     assert (prompted[:, 7:] - clean[:, 7:]).abs().max() > 1e-3
-    torch.testing.assert_close(ours, run_model(reference_model(model, prompt), cond, x), atol=2e-5, rtol=1e-4)
+    reference = reference_model(model, prompt, rule="last_k_text_qkv")
+    torch.testing.assert_close(ours, run_model(reference, cond, x), atol=2e-5, rtol=1e-4)
 
 
 def test_a_text_encoding_of_another_length_is_refused(hv_host):
@@ -106,7 +107,7 @@ def test_a_text_encoding_of_another_length_is_refused(hv_host):
                                                               strength=1.0).result
     longer = [[torch.cat([cond[0][0], cond[0][0][:, :3]], dim=1), cond[0][1]]]
     with pytest.raises(ValueError) as e:
-        run_model(patched, longer, make_latent("hunyuan_video15"))
+        run_model(patched, longer, make_latent("hunyuan_video15", model=model))
     msg = str(e.value)
     assert msg.startswith("Apply Restoration Prompt: the model received 11 text tokens but the restoration prompt "
                           "has K=8"), msg

@@ -5,13 +5,15 @@ import torch
 import torch.nn.functional as F
 
 K = 8
-# The families whose blocks are FLUX.1's (double: text-stream qkv input; single: linear1 on the first K tokens).
-FLUX_BLOCKS = ("flux", "chroma", "chroma_radiance", "flux2")
-IMAGE_ARCHS = FLUX_BLOCKS + ("z_image",)
+# The injection rules of the families (method.md and docs/method.md), each written directly on the host's modules:
+# a family's test row names the rule its blocks follow (tests/test_families.py Row.reference), so a family that
+# follows an existing rule adds nothing here. The rules used outside the family rows, by the prompt's arch:
+ARCH_RULES = {"flux": "flux_blocks", "wan21": "cross_attention"}
 # The text width of harness.small_models.small_flux2 (FLUX.2's varies with its LLM; the real ones are 7680-15360).
 SMALL_FLUX2_TEXT = 96
-# Wan 2.2 TI2V-5B's VAE; FLUX.2's (32 x 2 x 2 patches); HunyuanVideo 1.5's; else 16.
-LATENT_CHANNELS = {"wan22": 48, "flux2": 128, "hunyuan_video15": 32, "chroma_radiance": 3}
+
+
+RULES = ("flux_blocks", "text_projections", "first_k_joint_qkv", "last_k_text_qkv", "cross_attention")
 
 
 def prompt_shape(arch):
@@ -34,10 +36,16 @@ def make_prompt(arch, width, blocks, seed=0, **kw):
                              pooled=0.1 * torch.randn(768, generator=g) if arch == "flux" else None, **kw)
 
 
-def make_latent(arch, seed=1):
+def make_latent(arch, seed=1, model=None):
+    """A random latent of `model`'s latent format (its channels, and one frame where it is a video format: Wan 2.1's
+    VAE, which Qwen-Image uses too); without a model, FLUX.1's for "flux" and Wan 2.1's otherwise."""
     g = torch.Generator().manual_seed(seed)
-    channels = LATENT_CHANNELS.get(arch, 16)
-    return torch.randn((1, channels, 8, 8) if arch in IMAGE_ARCHS else (1, channels, 1, 8, 8), generator=g)
+    if model is None:
+        channels, dims = 16, (2 if arch == "flux" else 3)
+    else:
+        fmt = model.get_model_object("latent_format")
+        channels, dims = fmt.latent_channels, fmt.latent_dimensions
+    return torch.randn((1, channels, 8, 8) if dims == 2 else (1, channels, 1, 8, 8), generator=g)
 
 
 def run_model(patcher, cond, x, sigma=0.4):
@@ -52,8 +60,9 @@ def run_model(patcher, cond, x, sigma=0.4):
                                          **{k: v.cond for k, v in conds.items()})
 
 
-def reference_model(patcher, prompt, strength=1.0):
-    """The official injection written directly on a deep copy (method.md), independent of nodes/injection.py."""
+def reference_model(patcher, prompt, strength=1.0, rule=None):
+    """The official injection written directly on a deep copy (method.md), independent of nodes/injection.py, by
+    `rule` (default: ARCH_RULES of the prompt's arch)."""
     import comfy.model_management
     import comfy.model_patcher
 
@@ -65,7 +74,10 @@ def reference_model(patcher, prompt, strength=1.0):
     model = copy.deepcopy(patcher.model, memo={id(config): config})
     dm = model.diffusion_model
     P, a, s = prompt.prompt, prompt.gates, strength
-    if prompt.arch in FLUX_BLOCKS:
+    rule = rule or ARCH_RULES[prompt.arch]
+    if rule not in RULES:
+        raise KeyError(f"no reference rule {rule!r}; the rules: {RULES}")
+    if rule == "flux_blocks":  # double: the text-stream qkv input; single: linear1 on the first K tokens
         nd = len(dm.double_blocks)
         for i, blk in enumerate(dm.double_blocks):
             blk.txt_attn.qkv.register_forward_pre_hook(
@@ -81,21 +93,21 @@ def reference_model(patcher, prompt, strength=1.0):
                 mlp = F.linear(x, lin.weight[3 * D:], bias[1])
                 return torch.cat([qkv, mlp], dim=-1)
             lin.forward = fwd
-    elif prompt.arch == "qwen_image":  # the text projections of each block's attention read t + s a_l P
+    elif rule == "text_projections":  # Qwen-Image: the text projections of each block's attention read t + s a_l P
         for i, blk in enumerate(dm.transformer_blocks):
             for proj in (blk.attn.add_q_proj, blk.attn.add_k_proj, blk.attn.add_v_proj):
                 proj.register_forward_pre_hook(lambda mod, args, i=i: (args[0] + s * a[i] * P.to(args[0]),) + args[1:])
-    elif prompt.arch == "z_image":  # each joint layer's qkv projection reads t + s a_l P on the first K rows
+    elif rule == "first_k_joint_qkv":  # Z-Image: each joint layer's qkv reads t + s a_l P on the first K rows
         k = P.shape[0]
         for i, blk in enumerate(dm.layers):
             blk.attention.qkv.register_forward_pre_hook(lambda mod, args, i=i: (torch.cat(
                 [args[0][:, :k] + s * a[i] * P.to(args[0]), args[0][:, k:]], dim=1),) + args[1:])
-    elif prompt.arch == "hunyuan_video15":  # each block's text qkv reads t + s a_l P on the LAST K rows (the LLM's)
+    elif rule == "last_k_text_qkv":  # HunyuanVideo 1.5: each block's text qkv, t + s a_l P on the LAST K rows (LLM's)
         k = P.shape[0]
         for i, blk in enumerate(dm.double_blocks):
             blk.txt_attn.qkv.register_forward_pre_hook(lambda mod, args, i=i: (torch.cat(
                 [args[0][:, :-k], args[0][:, -k:] + s * a[i] * P.to(args[0])], dim=1),) + args[1:])
-    else:
+    else:  # cross_attention (Wan): out = attn(x, c) + a_l attn(x, c + P)
         for i, blk in enumerate(dm.blocks):
             orig = blk.cross_attn.forward
             blk.cross_attn.forward = (lambda x, c, *args, orig=orig, i=i, **kw:
