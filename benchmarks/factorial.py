@@ -469,10 +469,9 @@ def report(cfg: dict, done: dict[str, dict], tile_photos: list[str]) -> dict:
                 arm = f"{o}/{loss}"
                 lr = pick_lr(cfg, done, d, o, loss)
                 sweep = {f"{x:g}": done.get(job_name("train", d, o, loss, x, cfg["seeds"][0])) for x in cfg["lrs"]}
-                lr_pick.setdefault(arm, {})[d] = {
-                    "picked": lr, "validation_psnr": {k: (None if j is None else
-                                                          round(float(np.mean(list(j["validation"][last].values()))), 3))
-                                                      for k, j in sweep.items()}}
+                val = {k: None if j is None else round(float(np.mean(list(j["validation"][last].values()))), 3)
+                       for k, j in sweep.items()}
+                lr_pick.setdefault(arm, {})[d] = {"picked": lr, "validation_psnr": val}
                 runs = [j for j in done.values() if j["job"]["kind"] == "train" and j["job"]["deg"] == d
                         and j["job"]["objective"] == o and j["job"]["loss"] == loss]
                 divergences.setdefault(arm, {"runs": 0, "diverged": 0})
@@ -548,8 +547,8 @@ def _contrast(cfg, done, degs, choices, step, tile_photos, which="tiles") -> dic
             rows[a] = {s: done.get(job_name("train", d, a, ch["loss"], lr, s)) for s in cfg["seeds"]}
         for s in cfg["seeds"]:
             b, n = rows["bridge"][s], rows["naive"][s]
-            if b is None or n is None or step not in b["test"] or which not in b["test"][step][arms["bridge"]["sampler"]]:
-                continue
+            if b is None or n is None or step not in b["test"] or which not in b["test"][step]["bridge"]:
+                continue  # a step not logged, or a set not scored at it (whole photos: the last step only)
             diff = (np.array(b["test"][step][arms["bridge"]["sampler"]][which]["psnr"])
                     - np.array(n["test"][step][arms["naive"]["sampler"]][which]["psnr"]))
             diffs.append(diff)
@@ -592,8 +591,8 @@ def render(f: dict) -> list[str]:
                   f"{'yes' if w['in_range'] else 'no'} |" for d, w in f["working_range"].items()]
     if f["baselines"]:
         lines += ["", "Baselines on the held-out tiles, PSNR / SSIM / GMSD (lower GMSD is better):", "",
-                  "| degradation | degraded | unprompted, bridge | unprompted, Euler | lookup table | non-local means |",
-                  "|---|---|---|---|---|---|"]
+                  "| degradation | degraded | unprompted, bridge | unprompted, Euler | lookup table "
+                  "| non-local means |", "|---|---|---|---|---|---|"]
         for d, b in f["baselines"].items():
             t = b["tiles"]
             cols = [t["degraded"], t["unprompted"]["bridge"], t["unprompted"]["euler"], t["lookup_table"], t.get("nlm")]
