@@ -73,7 +73,8 @@ def crossfade_ramp(length: int, dtype=torch.float64, device=None) -> torch.Tenso
 
 
 def window_weights(windows: list[tuple[int, int]], frames: int) -> torch.Tensor:
-    """(n_windows, frames) float64 weights of each window per frame (the cross-fade `blend_window` applies)."""
+    """(n_windows, frames) float64 weights of each window per frame (the cross-fade `blend_window` applies). A test
+    reference (tests/test_imaging.py: the weights sum to 1 on every frame); the nodes call blend_window."""
     w = torch.zeros(len(windows), frames, dtype=torch.float64)
     for i, (s, e) in enumerate(windows):
         w[i, s:e] = 1.0
@@ -110,7 +111,9 @@ def blend_window(result: torch.Tensor, window_frames: torch.Tensor, windows: lis
 
 
 def join_windows(outputs: list[torch.Tensor], windows: list[tuple[int, int]], frames: int) -> torch.Tensor:
-    """Join per-window outputs (each (end - start, ...)) into one (frames, ...) video with cross-fades."""
+    """Join per-window outputs (each (end - start, ...)) into one (frames, ...) video with cross-fades. A test
+    reference: Restore blends each window as it is decoded (nodes/restoring.py), and tests/test_restore.py holds
+    that to this join of all windows at once."""
     if len(outputs) != len(windows) or not outputs:
         raise ValueError(f"{len(outputs)} outputs for {len(windows)} windows")
     result = outputs[0].new_zeros((frames, *outputs[0].shape[1:]))

@@ -144,7 +144,8 @@ def load_prompt(path) -> RestorationPrompt:
 
 def read_prompt_metadata(path) -> dict:
     """The stored settings (mode, arch, blocks, guidance, t0, steps, provenance) plus `format_version` and
-    `tensors` ({name: {"dtype", "shape"}}), read from the header only, without loading any tensor."""
+    `tensors` ({name: {"dtype", "shape"}}), read from the header only, without loading any tensor. Library API for
+    scripts that list prompt files; the nodes load whole prompts (load_prompt)."""
     path = os.fspath(path)
     _check_path(path)
     with open(path, "rb") as f:

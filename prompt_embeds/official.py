@@ -94,7 +94,8 @@ def load_official(path, null_context: torch.Tensor | None = None, pooled: torch.
 
 def convert_official(src, dst, null_context: torch.Tensor | None = None, pooled: torch.Tensor | None = None,
                      degradation: str | None = None) -> RestorationPrompt:
-    """load_official(src, ...) then save_prompt(..., dst) (atomic). Returns the prompt written."""
+    """load_official(src, ...) then save_prompt(..., dst) (atomic). Returns the prompt written. Library API for
+    converting without ComfyUI (README shows the import); the Import node does the same in the host."""
     dst = os.fspath(dst)
     if not dst.lower().endswith(SUFFIX):  # before the work, not after it
         raise fail("extension", f"cannot be written: the name must end in {SUFFIX}",
