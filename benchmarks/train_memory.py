@@ -5,8 +5,9 @@
 
 What is measured (on any machine, CPU is fine): the bytes autograd saves for the backward pass of ONE real-width
 block of each kind (FLUX double 3072/24 heads, FLUX single, Wan 1.3B 1536/12 heads, ffn 8960), built from
-ComfyUI's own classes, with the prompt injected by the pack's own patched modules (nodes/families/, as Apply and
-Train install them) and the same saved-tensor hook the trainer uses, at three
+ComfyUI's own classes (one block of each kind in a small ModelPatcher at the real width), with the prompt injected
+as Train injects it (model_info, PromptState, install_prompt: the families' object patches) and the same
+saved-tensor hook the trainer uses, at three
 token counts; a fit a*N + b*N^2 per block kind extrapolates to the real token counts (FLUX 1024x1024:
 4096 image + 512 text tokens; Wan 480x832x33: 14040 video + 226 text tokens). Parameter counts come from the
 full models built on the meta device (no memory). The estimate:
@@ -67,32 +68,41 @@ def saved_bytes(module, fn, *inputs) -> int:
     return sum(seen.values())
 
 
+def _prompted_blocks(patcher, tokens: int, width: int):
+    """The model's diffusion_model with a trainable gated prompt installed as Train installs it (model_info's family
+    and blocks, PromptState, install_prompt: the family's object patches), loaded so the patches are in place."""
+    import torch
+    import comfy.model_management
+
+    from unlock_restore.nodes.injection import PromptState, install_prompt
+    from unlock_restore.nodes.model_info import model_info
+
+    info = model_info(patcher)
+    state = PromptState([(torch.zeros(tokens, width, requires_grad=True),
+                          torch.ones(sum(info.blocks.values()), requires_grad=True))], 1.0, "train_memory")
+    install_prompt(patcher, state, info.family, info.blocks)
+    comfy.model_management.load_models_gpu([patcher])
+    dm = patcher.model.diffusion_model
+    for p in dm.parameters():  # frozen, as training leaves them: autograd saves only what P and the gates need
+        p.requires_grad_(False)
+    return dm
+
+
 def measure(comfyui: Path) -> dict:
     import torch
-    import comfy.ops
-    from comfy.ldm.flux.layers import DoubleStreamBlock, EmbedND, SingleStreamBlock
-    from comfy.ldm.wan.model import WanAttentionBlock
+    from comfy.ldm.flux.layers import EmbedND
 
-    ops = comfy.ops.disable_weight_init
+    from harness.small_models import small_flux, small_wan
+
     torch.manual_seed(0)
     res = {}
     D, H = 3072, 24
     pe_embed = EmbedND(dim=D // H, theta=10000, axes_dim=[16, 56, 56])
-    dbl = DoubleStreamBlock(D, H, mlp_ratio=4.0, qkv_bias=True, operations=ops).float()
-    sgl = SingleStreamBlock(D, H, mlp_ratio=4.0, operations=ops).float()
-    for m in (dbl, sgl):
-        for p in m.parameters():
-            torch.nn.init.normal_(p, std=0.02)
-            p.requires_grad_(False)
-    # The shipped injection (nodes/families: the modules Apply and Train patch in), with P and the gates trainable.
-    from unlock_restore.nodes.families import flux as flux_family, wan as wan_family
-    from unlock_restore.nodes.injection import PromptState, gated_copy
-
+    # One double and one single block at FLUX.1's width, with the shipped injection (nodes/families/flux.py's object
+    # patches through install_prompt, as Apply and Train install them), P and the gates trainable.
     K = 64
-    state = PromptState([(torch.zeros(K, D, requires_grad=True), torch.ones(2, requires_grad=True))], 1.0,
-                        "train_memory", adds_plain_prompt=False)
-    dbl.txt_attn.qkv = gated_copy(dbl.txt_attn.qkv, flux_family._DoubleQKV, state, 0)
-    sgl.linear1 = gated_copy(sgl.linear1, flux_family._SingleLinear1, state, 1, _unlock_hidden=D)
+    flux = _prompted_blocks(small_flux(hidden=D, heads=H, depth=1, single=1), K, D)
+    dbl, sgl = flux.double_blocks[0], flux.single_blocks[0]
     fits = {"flux_double": [], "flux_single": []}
     for n_img in (64, 128, 256):
         ids = torch.zeros(1, K + n_img, 3)
@@ -108,20 +118,14 @@ def measure(comfyui: Path) -> dict:
             return sgl(x, vec=vec, pe=pe)
         fits["flux_double"].append((K + n_img, saved_bytes(dbl, double, img, txt)))
         fits["flux_single"].append((K + n_img, saved_bytes(sgl, single, torch.randn(1, K + n_img, D))))
-    del dbl, sgl
+    del dbl, sgl, flux
     Dw, Hw = 1536, 12
-    wan = WanAttentionBlock("t2v_cross_attn", Dw, 8960, Hw, (-1, -1), True, True, 1e-6,
-                            operation_settings={"operations": ops}).float()
-    for p in wan.parameters():
-        torch.nn.init.normal_(p, std=0.02)
-        p.requires_grad_(False)
+    Kw = 226
+    # One Wan 2.1 1.3B block (dim 1536, 12 heads, ffn 8960), its cross-attention patched by install_prompt.
+    wan = _prompted_blocks(small_wan(dim=Dw, heads=Hw, layers=1, ffn=8960), Kw, Dw).blocks[0]
     d = Dw // Hw
     wan_rope = EmbedND(dim=d, theta=10000.0, axes_dim=[d - 4 * (d // 6), 2 * (d // 6), 2 * (d // 6)])  # as WanModel
     fits["wan_block"] = []
-    Kw = 226
-    wan_state = PromptState([(torch.zeros(Kw, Dw, requires_grad=True), torch.ones(1, requires_grad=True))], 1.0,
-                            "train_memory")
-    wan.cross_attn = gated_copy(wan.cross_attn, wan_family._WanCrossAttn, wan_state, 0)
     for n in (64, 128, 256):
         x = torch.randn(1, n, Dw)
         e = torch.randn(1, 6, Dw)
@@ -153,10 +157,14 @@ def params_of(comfyui: Path) -> dict:
     from comfy.ldm.flux.model import Flux
     from comfy.ldm.wan.model import WanModel
 
+    from harness.small_models import flux_host_config
+
     ops = comfy.ops.disable_weight_init
-    flux = Flux(in_channels=64, out_channels=64, vec_in_dim=768, context_in_dim=4096, hidden_size=3072,
-                mlp_ratio=4.0, num_heads=24, depth=19, depth_single_blocks=38, axes_dim=[16, 56, 56], theta=10000,
-                patch_size=2, qkv_bias=True, guidance_embed=True, device="meta", operations=ops)
+    # flux_host_config: the fields this host's Flux also requires (txt_ids_dims on v0.20.1).
+    flux = Flux(**flux_host_config(dict(in_channels=64, out_channels=64, vec_in_dim=768, context_in_dim=4096,
+                                        hidden_size=3072, mlp_ratio=4.0, num_heads=24, depth=19,
+                                        depth_single_blocks=38, axes_dim=[16, 56, 56], theta=10000, patch_size=2,
+                                        qkv_bias=True, guidance_embed=True)), device="meta", operations=ops)
     wan = WanModel(dim=1536, ffn_dim=8960, num_heads=12, num_layers=30, device="meta", operations=ops)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     return {"FLUX.1-dev": count(flux), "Wan2.1-T2V-1.3B": count(wan)}
