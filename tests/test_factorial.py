@@ -50,7 +50,8 @@ def test_verdict_reads_the_interval_against_zero_and_the_margin():
 def test_the_plan_sweeps_learning_rates_before_seeds_and_counts_every_job():
     todo = factorial.plan(Q, {})
     names = [j["name"] for j in todo]
-    assert names[0] == "clean__none" and all(n.startswith("baseline__") for n in names[1:1 + len(Q["degradations"])])
+    assert names[:2] == ["clean__none", "range__motion_blur"]
+    assert all(n.startswith("baseline__") for n in names[2:2 + len(Q["degradations"])])
     # Nothing for a later seed until its sweep is done.
     assert not [j for j in todo if j.get("seed", 0) != Q["seeds"][0]]
     done = {n: _fake(j) for n, j in zip(names, todo)}
@@ -74,6 +75,8 @@ def _fake(job, bridge_gain=1.0):
 
     if job["kind"] == "clean":
         return {"job": job, "seconds": 1.0, "unprompted": {s: scored(25.0) for s in factorial.SAMPLERS}}
+    if job["kind"] == "range":
+        return {"job": job, "seconds": 1.0, "strength": 1.0, "degraded": {"tiles": scored(30.0)["tiles"]}}
     if job["kind"] == "baseline":
         return {"job": job, "seconds": 1.0, "degraded": scored(15.0), "lookup_table": scored(16.0),
                 "unprompted": {s: scored(15.5) for s in factorial.SAMPLERS}}
@@ -116,8 +119,10 @@ def test_the_report_reads_known_numbers_back():
     part = dict(list(done.items())[: len(done) // 2])
     assert factorial.report(Q, part, tile_photos)["verdict"].startswith(
         f"pending: {factorial.total_jobs(Q) - len(part)} of")
-    assert rep["working_range"] == {d: {"degraded_psnr": 15.0, "clean_through_model_psnr": 25.0, "in_range": True}
-                                    for d in Q["degradations"]}
+    assert rep["working_range"] == {**{d: {"degraded_psnr": 15.0, "clean_through_model_psnr": 25.0, "in_range": True}
+                                       for d in Q["degradations"]},
+                                    "motion_blur": {"degraded_psnr": 30.0, "clean_through_model_psnr": 25.0,
+                                                    "in_range": False, "dropped": True, "strength": 1.0}}
     assert rep["baselines"][Q["degradations"][0]]["tiles"]["lookup_table"]["psnr"] == 16.0
     assert any("Verdict: confirms" in line for line in factorial.render(rep))
 
