@@ -18,11 +18,15 @@ specs = load_tool("workflow_specs")
 runner = load_tool("unlock_run")
 
 
-# What a 2-core CPU cannot afford: a real training budget (hundreds of steps at 256 px crops with 512 tokens).
-# Applied to the API graph here, and to the widgets in the browser test; nothing else is changed, except
+# What a 2-core CPU cannot afford in a CI run that goes through every workflow twice on each host: a real training
+# budget (hundreds of steps at 256 px crops with 512 tokens), training photos at 512 x 512 (each goes through the
+# VAE: Wan 2.1's made a Wan training workflow take 2-3.5 minutes, measured) and 20 sampler steps (4 run the same
+# code). Applied to the API graph here, and to the widgets in the browser test; nothing else is changed, except
 # `overwrite`: one scratch server runs each training workflow twice (API, then browser), and the second run may
 # replace the first one's prompt only with consent.
 TEST_BUDGET = {"UnlockPromptTrain": {"steps": 2, "resolution": 64, "tokens": 16, "overwrite": True},
+               "UnlockImageFolder": {"width": 128, "height": 128},
+               "UnlockRestore": {"steps": 4}, "UnlockBridgeSigmas": {"steps": 4},
                "UnlockPromptImport": {"overwrite": True}}
 
 # Load CLIP (umT5 for Wan) cannot load a small umT5 on every host: v0.20.1 recognises T5-XXL by its 10240-wide
