@@ -261,6 +261,14 @@ class Factorial:
     def draw_seed(draw: int, where: str) -> int:
         return {"test": 10_000, "whole": 20_000, "val": 30_000}[where] + draw
 
+    def sets(self, whole: bool) -> dict:
+        """The scored sets: key -> (where its draws are seeded, clean images); the whole photos one by one (their
+        sizes differ)."""
+        out = {"tiles": ("test", self.test)}
+        if whole:
+            out.update({f"whole:{n}": ("whole", img[None]) for n, img in self.whole.items()})
+        return out
+
     def degraded(self, images, deg, draw, where):
         from unlock_restore.imaging.degradations import degrade
 
@@ -302,9 +310,7 @@ class Factorial:
     def evaluate(self, prompt, strength: float, deg: str | None, draws: int, seeds: int, whole: bool) -> dict:
         """sampler -> {set: {metric: per-image values averaged over draws and sampler seeds}} (+ per-draw means)."""
         out = {}
-        sets = {"tiles": ("test", self.test)}
-        if whole:
-            sets.update({f"whole:{n}": ("whole", img[None]) for n, img in self.whole.items()})
+        sets = self.sets(whole)
         for sampler in SAMPLERS:
             res = {}
             for key, (where, clean) in sets.items():
@@ -313,7 +319,7 @@ class Factorial:
                     inp = clean if deg is None else self.degraded(clean, deg, d, where)
                     for s in range(seeds):
                         runs.append(scores(self.restore(prompt, inp, sampler, 100 + s, strength), clean))
-                res[key] = {m: np.mean([r[m] for r in runs], axis=0).round(5).tolist() for m in runs[0]}
+                res[key] = _mean_runs(runs)
             out[sampler] = _fold_whole(res)
         return out
 
@@ -342,15 +348,14 @@ class Factorial:
         """A dropped degradation's input at its strongest setting, scored as the baselines score theirs."""
         runs = [scores(self.degraded(self.test, job["deg"], d, "test"), self.test) for d in range(self.cfg["draws"])]
         return {"strength": DROPPED[job["deg"]],
-                "degraded": {"tiles": {m: np.mean([r[m] for r in runs], axis=0).round(5).tolist() for m in runs[0]}}}
+                "degraded": {"tiles": _mean_runs(runs)}}
 
     def _baseline(self, job):
         c, deg = self.cfg, job["deg"]
         degraded = {}
-        for key, (where, clean) in {"tiles": ("test", self.test),
-                                    **{f"whole:{n}": ("whole", i[None]) for n, i in self.whole.items()}}.items():
+        for key, (where, clean) in self.sets(whole=True).items():
             runs = [scores(self.degraded(clean, deg, d, where), clean) for d in range(c["draws"])]
-            degraded[key] = {m: np.mean([r[m] for r in runs], axis=0).round(5).tolist() for m in runs[0]}
+            degraded[key] = _mean_runs(runs)
         result = {"degraded": _fold_whole(degraded),
                   "unprompted": self.evaluate(self._zero_prompt(), 0.0, deg, c["draws"], c["sampler_seeds"], True)}
         # Classical baselines, fitted on fresh training pairs (never on held-out photos).
@@ -366,10 +371,9 @@ class Factorial:
             result["nlm_h_over_sigma"] = h
         for name, fn in methods.items():
             res = {}
-            for key, (where, clean) in {"tiles": ("test", self.test),
-                                        **{f"whole:{n}": ("whole", i[None]) for n, i in self.whole.items()}}.items():
+            for key, (where, clean) in self.sets(whole=True).items():
                 runs = [scores(fn(self.degraded(clean, deg, d, where)), clean) for d in range(c["draws"])]
-                res[key] = {m: np.mean([r[m] for r in runs], axis=0).round(5).tolist() for m in runs[0]}
+                res[key] = _mean_runs(runs)
             result[name] = _fold_whole(res)
         return result
 
@@ -416,6 +420,11 @@ class Factorial:
                 "prompt_rms": float(tr.prompt.detach().pow(2).mean().sqrt()),
                 "validation": {str(k): v for k, v in sorted(validation.items())},
                 "test": {str(k): v for k, v in sorted(logged.items())}}
+
+
+def _mean_runs(runs: list[dict]) -> dict:
+    """Per image, each metric averaged over the runs (degradation draws x sampler seeds)."""
+    return {m: np.mean([r[m] for r in runs], axis=0).round(5).tolist() for m in runs[0]}
 
 
 def _fold_whole(res: dict) -> dict:
