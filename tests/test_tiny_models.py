@@ -201,6 +201,29 @@ def test_flux2_loads_as_flux2_and_runs(comfy_host, host_models, tiny_models, com
     _free()
 
 
+def test_chroma_radiance_loads_as_chroma_radiance_and_runs(comfy_host, host_models, tiny_models, comfyui_path):
+    """The stand-in of chroma-radiance-x0: Radiance on both hosts; where the loader reads the patch size and the x0
+    marker from the file (v0.20.1), 32 px patches and the x0 head; v0.3.64's loader fixes 16 px and has no x0."""
+    import dataclasses
+
+    import comfy.ldm.chroma_radiance.model as radiance
+
+    x0_host = "use_x0" in {f.name for f in dataclasses.fields(radiance.ChromaRadianceParams)}
+    patch = 32 if x0_host else 16
+    patcher = _loaded(comfy_host, host_models, comfyui_path, "chroma_radiance", ("ChromaRadiance", "ChromaRadiance"),
+                      image_model="chroma_radiance", hidden_size=3072, depth=1, depth_single_blocks=0, in_channels=3,
+                      patch_size=patch, **({"use_x0": True} if x0_host else {}))
+    dm = patcher.model.diffusion_model
+    assert hasattr(dm, "__x0__") == x0_host
+    n = _params(dm)
+    assert n == _manifest(tiny_models)["files"]["chroma_radiance"]["params"] and 1.1e9 < n < 1.15e9, n
+    g = torch.Generator().manual_seed(0)
+    _one_step(patcher, torch.randn(1, 3, patch, 2 * patch, generator=g), torch.randn(1, 16, 4096, generator=g),
+              pooled_output=None)  # v0.3.64's Flux.encode_adm reads the key
+    del patcher, dm
+    _free()
+
+
 def _needs(comfyui_path, name):
     lacks = tm.host_lacks(comfyui_path, name)
     if lacks:

@@ -12,6 +12,9 @@ Files (the smallest shapes the stock loaders detect, comfy/model_detection.py an
                  context 4096, axes (16,56,56), patch 2), 404 M parameters, bf16       -> diffusion_models
   flux_dev_fp8   the same weights, every 2-D weight stored as float8_e4m3fn (biases and norm scales bf16)
                                                                                         -> diffusion_models
+  chroma_radiance  Chroma Radiance layout (Chroma's, on RGB pixels: detection fixes the approximator, hidden 3072
+                 and the NeRF head's sizes), 1 double block, 32 px patches and the x0 marker where the host reads them,
+                 1.1 B parameters, bf16                                                 -> diffusion_models
   qwen_image     Qwen-Image layout, 1 block (detection hard-codes 24 heads x 128, text 3584, rope (16,56,56)),
                  0.38 B parameters, bf16                                                -> diffusion_models
   wan21_t2v      Wan 2.1 T2V: dim 128 (1 head), 2 layers, ffn 256, 16 channels in and out, text 4096,
@@ -88,6 +91,7 @@ MODEL_FOLDERS: dict[str, str] = {
     "flux_dev_single": "diffusion_models",
     "flux_dev_fp8": "diffusion_models",
     "chroma": "diffusion_models",
+    "chroma_radiance": "diffusion_models",
     "qwen_image": "diffusion_models",
     "wan21_t2v": "diffusion_models",
     "taesd_flux": "vae",
@@ -109,6 +113,7 @@ FILE_NAMES: dict[str, str] = {
     "flux_dev_single": "flux_dev_tiny_single.safetensors",
     "flux_dev_fp8": "flux_dev_tiny_fp8.safetensors",
     "chroma": "chroma_tiny.safetensors",
+    "chroma_radiance": "chroma_radiance_tiny.safetensors",
     "qwen_image": "qwen_image_tiny.safetensors",
     "wan21_t2v": "wan21_t2v_tiny.safetensors",
     "taesd_flux": "taesd_flux_tiny.safetensors",
@@ -131,6 +136,7 @@ EXPECTED_DETECTION: dict[str, str] = {
     "flux_dev_single": "Flux",
     "flux_dev_fp8": "Flux",
     "chroma": "Chroma",
+    "chroma_radiance": "ChromaRadiance",
     "qwen_image": "QwenImage",
     "wan21_t2v": "WAN21_T2V",
     "taesd_flux": "comfy.taesd.taesd.TAESD",
@@ -160,6 +166,15 @@ WAN21_T2V_CONFIG = dict(model_type="t2v", patch_size=(1, 2, 2), in_dim=16, dim=1
 CHROMA_CONFIG = dict(in_channels=64, out_channels=64, context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0,
                      num_heads=24, depth=1, depth_single_blocks=0, axes_dim=[16, 56, 56], theta=10000, patch_size=2,
                      qkv_bias=True, in_dim=64, out_dim=3072, hidden_dim=5120, n_layers=5)
+# Chroma Radiance as the stock loader reads it back (the same branch with the NeRF head's keys: 3 channels in and
+# out, the patch size from img_in_patch, the head's sizes fixed: 64 wide, 4 blocks whose weights a 3072 -> 32768
+# linear makes per patch, so the head alone is 0.5 B parameters). 32 px patches, not the release's 16: that linear
+# runs once per patch (0.3 TFLOP per model call on a 256 px photo at 16 px patches: the training workflow, which
+# restores one at 20 steps, took 5.5 min on 2 cores), and the loader reads the size from the file. Where the host knows the x0 variant (`__x0__`
+# in the file: Comfy-Org's chroma-radiance-x0), the file is that one. About 1.1 B parameters, 2.1 GB in bfloat16.
+CHROMA_RADIANCE_CONFIG = dict(CHROMA_CONFIG, in_channels=3, out_channels=3, patch_size=32, nerf_hidden_size=64,
+                              nerf_mlp_ratio=4, nerf_depth=4, nerf_max_freqs=8, nerf_tile_size=512,
+                              nerf_final_head_type="linear", use_x0=True)
 # Qwen-Image as the stock loader reads it back (comfy/model_detection.py, its Qwen Image branch: only in_channels
 # and the block count come from the file; 24 heads x 128, the 3584-wide text input and the rope axes are fixed), so
 # the width is the real one; one block. About 0.38 B parameters, 0.76 GB in bfloat16.
@@ -232,6 +247,7 @@ RECIPES: dict[str, dict] = {
     "flux_dev_single": dict(family="flux_dev_single", dtype="bfloat16", fp8=False, gains=()),
     "flux_dev_fp8": dict(family="flux_dev", dtype="bfloat16", fp8=True, gains=()),
     "chroma": dict(family="chroma", dtype="bfloat16", fp8=False, gains=()),
+    "chroma_radiance": dict(family="chroma_radiance", dtype="bfloat16", fp8=False, gains=()),
     "qwen_image": dict(family="qwen_image", dtype="bfloat16", fp8=False, gains=()),
     "wan21_t2v": dict(family="wan21_t2v", dtype="bfloat16", fp8=False, gains=()),
     "taesd_flux": dict(family="taesd_flux", dtype="float32", fp8=False, gains=TAESD_GAINS),
@@ -462,6 +478,27 @@ def chroma_config(config: dict) -> dict:
     return out
 
 
+def chroma_radiance_config(config: dict) -> dict:
+    """chroma_config for Radiance's params: the embedder dtype as the loader sets it, `use_x0` only where the
+    host's ChromaRadianceParams has it (v0.20.1; v0.3.64 has no x0 variant), 16 px patches where the loader does
+    not read the size from the file (v0.3.64)."""
+    import dataclasses
+    import inspect
+
+    import torch
+    import comfy.ldm.chroma_radiance.model
+
+    fields = {f.name for f in dataclasses.fields(comfy.ldm.chroma_radiance.model.ChromaRadianceParams)}
+    import comfy.model_detection
+
+    out = dict(chroma_config(config), nerf_embedder_dtype=torch.float32)
+    if "use_x0" not in fields:
+        out.pop("use_x0")
+    if "img_in_patch.weight" not in inspect.getsource(comfy.model_detection):
+        out["patch_size"] = 16  # v0.3.64's loader fixes the release's 16 px patches
+    return out
+
+
 def _template(name: str) -> dict[str, tuple]:
     """Key -> shape of NAME's state dict, from ComfyUI's own module built on the meta device."""
     import torch
@@ -479,6 +516,11 @@ def _template(name: str) -> dict[str, tuple]:
             import comfy.ldm.chroma.model
 
             module = comfy.ldm.chroma.model.Chroma(image_model="chroma", operations=ops, **chroma_config(CHROMA_CONFIG))
+        elif family == "chroma_radiance":
+            import comfy.ldm.chroma_radiance.model
+
+            module = comfy.ldm.chroma_radiance.model.ChromaRadiance(
+                image_model="chroma_radiance", operations=ops, **chroma_radiance_config(CHROMA_RADIANCE_CONFIG))
         elif family == "qwen_image":
             import comfy.ldm.qwen_image.model
 
@@ -552,6 +594,8 @@ def init_tensor(key: str, shape: tuple, seed: int, family: str, gain: float = 1.
         return torch.zeros(shape)
     if leaf == "num_batches_tracked":
         return torch.zeros(shape, dtype=torch.long)
+    if key == "__x0__":
+        return torch.zeros(shape)  # Chroma Radiance's empty x0-variant marker: its presence is the whole message
     if leaf in ("gamma", "scale") or (leaf == "weight" and len(shape) == 1):
         return torch.ones(shape)  # norm scales (RMSNorm/LayerNorm weights, Wan VAE gamma, FLUX q/k norm scale)
     if leaf == "bias":

@@ -31,6 +31,10 @@ WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"  # models/text_encod
 FLUX_T5 = "t5xxl_fp16.safetensors"            # models/text_encoders
 FLUX_CLIP_L = "clip_l.safetensors"            # models/text_encoders
 CHROMA_UNET = "Chroma1-HD.safetensors"         # models/diffusion_models (Chroma uses FLUX's VAE and T5-XXL)
+# Chroma1-Radiance (Comfy-Org's repackaged x0 release): Chroma on RGB pixels, so no VAE file: VAE Loader's built-in
+# `pixel_space` entry; T5-XXL as Chroma.
+RADIANCE_UNET = "chroma-radiance-x0.safetensors"  # models/diffusion_models
+PIXEL_SPACE = "pixel_space"                       # VAE Loader's entry for pixel-space models (not a file)
 # Qwen-Image (Comfy-Org's repackaged files): the model, its VAE (Wan 2.1's architecture) and Qwen2.5-VL-7B.
 QWEN_UNET = "qwen_image_fp8_e4m3fn.safetensors"           # models/diffusion_models
 QWEN_VAE = "qwen_image_vae.safetensors"                   # models/vae
@@ -55,7 +59,7 @@ HV15_BYT5 = "byt5_small_glyphxl_fp16.safetensors"        # models/text_encoders 
 Z_IMAGE_UNET = "z_image_turbo_bf16.safetensors"  # models/diffusion_models
 MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
                WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders",
-               CHROMA_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models", WAN22_LOW: "diffusion_models",
+               CHROMA_UNET: "diffusion_models", RADIANCE_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models", WAN22_LOW: "diffusion_models",
                QWEN_UNET: "diffusion_models", QWEN_VAE: "vae", QWEN_TEXT_ENCODER: "text_encoders",
                HV15_UNET: "diffusion_models", HV15_VAE: "vae", HV15_BYT5: "text_encoders",
                WAN22_5B_UNET: "diffusion_models", WAN22_VAE: "vae",
@@ -65,6 +69,7 @@ MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffus
 # one (umt5xxl_tiny), but not every host's Load CLIP can load it (tools/tiny_models.py says why).
 TINY_STANDINS = {FLUX_UNET: "flux_dev", FLUX_VAE: "taesd_flux", WAN_UNET: "wan21_t2v", WAN_VAE: "wan21_vae",
                  FLUX_T5: "t5xxl_tiny", FLUX_CLIP_L: "clip_l_tiny", CHROMA_UNET: "chroma",
+                 RADIANCE_UNET: "chroma_radiance",
                  WAN22_HIGH: "wan21_t2v", WAN22_LOW: "wan21_t2v",  # A14B experts load as Wan 2.1-type models
                  QWEN_UNET: "qwen_image", QWEN_VAE: "wan21_vae",  # Qwen-Image's VAE is Wan 2.1's architecture
                  HV15_UNET: "hunyuan_video15", HV15_VAE: "taehv_hv15",  # built only on hosts that have them
@@ -79,6 +84,9 @@ _SETUP_WAN = (f"**Models**: `{WAN_UNET}` in `models/diffusion_models`, `{WAN_VAE
               "encoder is needed once the official prompts are imported (workflow *wan_import_official_prompts*).")
 _SETUP_CHROMA = (f"**Models**: `{CHROMA_UNET}` in `models/diffusion_models` (or an fp8 / GGUF copy), `{FLUX_VAE}` "
                  "(FLUX's VAE) in `models/vae`.")
+_SETUP_RADIANCE = (f"**Models**: `{RADIANCE_UNET}` (Chroma1-Radiance; v0.20.1 or newer reads its x0 head, "
+                   "older ComfyUI gives wrong images with it) in `models/diffusion_models`. No VAE file: the model "
+                   "works on pixels, so Load VAE is set to its built-in `pixel_space` entry.")
 _SETUP_QWEN = (f"**Models**: `{QWEN_UNET}` in `models/diffusion_models` (or the bf16 / a GGUF copy), `{QWEN_VAE}` "
                "in `models/vae`.")
 _SETUP_HV15 = ("**Models** (a ComfyUI with HunyuanVideo 1.5: v0.20.1 has it, v0.3.64 does not): "
@@ -246,6 +254,16 @@ def chroma_train_prompt() -> dict:
 
 def chroma_restore_image() -> dict:
     return _image_restore(CHROMA_UNET, "Load Chroma1-HD", "my_chroma_haze.safetensors", "chroma_restored")
+
+
+def chroma_radiance_train_prompt() -> dict:
+    return _train(RADIANCE_UNET, PIXEL_SPACE, "Load Chroma1-Radiance", "haze", 0.6, "my_chroma_radiance_haze", 256,
+                  True, clip=_clip_loader(FLUX_T5, "chroma", "Load t5xxl (Chroma text encoder)"))
+
+
+def chroma_radiance_restore_image() -> dict:
+    return _image_restore(RADIANCE_UNET, "Load Chroma1-Radiance", "my_chroma_radiance_haze.safetensors",
+                          "chroma_radiance_restored", vae=PIXEL_SPACE, vae_title="No VAE (pixel space)")
 
 
 def qwen_image_train_prompt() -> dict:
@@ -449,6 +467,32 @@ WORKFLOWS: dict[str, dict] = {
                 "`models/prompt_embeds`, trained with *chroma_train_prompt* (a prompt made for FLUX.1 is refused: "
                 "the weights differ).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, "
                 "`strength` 1.0. " + _SAMPLES,
+    },
+    "chroma_radiance_train_prompt": {
+        "title": "Train a restoration prompt from your photos (Chroma Radiance)",
+        "build": chroma_radiance_train_prompt,
+        "note": "# Train a Chroma Radiance restoration prompt from clean photos\n\nThere are no official Chroma "
+                "Radiance prompts: this is how you make one. Put clean photos in `ComfyUI/input/unlock_clean_photos` "
+                "(the sample folder has four); Load Image Folder centre-crops them to 512x512 as one batch and "
+                "Degrade Image makes the hazy copies; only the prompt learns, the model stays frozen.\n\n"
+                + _SETUP_RADIANCE + f" `{FLUX_T5}` in `models/text_encoders` (Load CLIP, type chroma) encodes the "
+                "empty text once, stored in the prompt file, so restoring needs no text encoder.\n\nSaves "
+                "`models/prompt_embeds/my_chroma_radiance_haze.safetensors` (checkpoints every 100 steps; queue "
+                "again to continue from it via Load Restoration Prompt), then restores the held-out photo and "
+                "scores it on the node. A Chroma1-HD prompt does not fit (the weights differ). Use the prompt in "
+                "*chroma_radiance_restore_image*. Memory: Chroma's 8.9 B parameters plus its pixel head; 16 px "
+                "patches make a 512 px photo as many tokens as Chroma's VAE does; gradient checkpointing is on (not "
+                "measured here: no such card on the test machines).",
+    },
+    "chroma_radiance_restore_image": {
+        "title": "Restore an image (Chroma Radiance)",
+        "build": chroma_radiance_restore_image,
+        "note": "# Restore an image with Chroma Radiance\n\n" + _SETUP_RADIANCE + " No text encoder is needed: the "
+                "prompt file carries its empty-text encoding.\n\n**Prompt**: "
+                "`my_chroma_radiance_haze.safetensors` in `models/prompt_embeds`, trained with "
+                "*chroma_radiance_train_prompt* (a prompt made for Chroma1-HD or FLUX.1 is refused: the weights "
+                "differ).\n\n**Settings**: as *flux_restore_image*: `t0` 0.3-0.5, `steps` 20, `strength` 1.0. "
+                + _SAMPLES,
     },
     "qwen_image_train_prompt": {
         "title": "Train a restoration prompt from your photos (Qwen-Image)",

@@ -10,6 +10,7 @@ from PIL import Image
 TINY_SHAPES = {  # what the tiny checkpoints of tools/tiny_models.py are: prompt width and block layout
     "flux": (3072, {"double": 1, "single": 0}),
     "chroma": (3072, {"double": 1, "single": 0}),
+    "chroma_radiance": (3072, {"double": 1, "single": 0}),
     "qwen_image": (3072, {"blocks": 1}),
     "wan21": (128, {"blocks": 2}),
     "hunyuan_video15": (128, {"double": 1}),

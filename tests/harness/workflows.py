@@ -43,7 +43,8 @@ STANDIN_PROMPTS = {"flux_haze.safetensors": "flux", "wan_rain.safetensors": "wan
                    "my_chroma_haze.safetensors": "chroma", "my_wan22_a14b_rain_low.safetensors": "wan21",
                    "my_wan22_a14b_rain_high.safetensors": "wan21", "my_qwen_image_haze.safetensors": "qwen_image",
                    "my_hunyuan_video15_rain.safetensors": "hunyuan_video15", "my_wan22_ti2v_rain.safetensors": "wan22",
-                   "my_flux2_haze.safetensors": "flux2", "my_z_image_haze.safetensors": "z_image"}
+                   "my_flux2_haze.safetensors": "flux2", "my_z_image_haze.safetensors": "z_image",
+                   "my_chroma_radiance_haze.safetensors": "chroma_radiance"}
 
 
 def names() -> list[str]:
