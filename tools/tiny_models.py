@@ -167,11 +167,12 @@ CHROMA_CONFIG = dict(in_channels=64, out_channels=64, context_in_dim=4096, hidde
                      num_heads=24, depth=1, depth_single_blocks=0, axes_dim=[16, 56, 56], theta=10000, patch_size=2,
                      qkv_bias=True, in_dim=64, out_dim=3072, hidden_dim=5120, n_layers=5)
 # Chroma Radiance as the stock loader reads it back (the same branch with the NeRF head's keys: 3 channels in and
-# out, the patch size from img_in_patch, the head's sizes fixed: 64 wide, 4 blocks whose weights a 3072 -> 32768
-# linear makes per patch, so the head alone is 0.5 B parameters). 32 px patches, not the release's 16: that linear
-# runs once per patch (0.3 TFLOP per model call on a 256 px photo at 16 px patches: the training workflow, which
-# restores one at 20 steps, took 5.5 min on 2 cores), and the loader reads the size from the file. Where the host knows the x0 variant (`__x0__`
-# in the file: Comfy-Org's chroma-radiance-x0), the file is that one. About 1.1 B parameters, 2.1 GB in bfloat16.
+# out, the head's sizes fixed: 64 wide, 4 blocks whose weights a 3072 -> 49152 linear makes per patch, so the head
+# alone is 0.6 B parameters). 32 px patches, not the release's 16, where the loader reads the size from the file
+# (v0.20.1; v0.3.64 fixes 16): that linear runs once per patch, 0.3 TFLOP per model call on a 256 px photo at 16 px,
+# and the training workflow, which restores one at 20 steps, took 5.5 min on 2 cores. Where the host knows the x0
+# variant (`__x0__` in the file: Comfy-Org's chroma-radiance-x0), the file is that one. About 1.1 B parameters,
+# 2.1 GB in bfloat16.
 CHROMA_RADIANCE_CONFIG = dict(CHROMA_CONFIG, in_channels=3, out_channels=3, patch_size=32, nerf_hidden_size=64,
                               nerf_mlp_ratio=4, nerf_depth=4, nerf_max_freqs=8, nerf_tile_size=512,
                               nerf_final_head_type="linear", use_x0=True)
