@@ -59,7 +59,8 @@ HV15_BYT5 = "byt5_small_glyphxl_fp16.safetensors"        # models/text_encoders 
 Z_IMAGE_UNET = "z_image_turbo_bf16.safetensors"  # models/diffusion_models
 MODEL_FILES = {FLUX_UNET: "diffusion_models", FLUX_VAE: "vae", WAN_UNET: "diffusion_models", WAN_VAE: "vae",
                WAN_TEXT_ENCODER: "text_encoders", FLUX_T5: "text_encoders", FLUX_CLIP_L: "text_encoders",
-               CHROMA_UNET: "diffusion_models", RADIANCE_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models", WAN22_LOW: "diffusion_models",
+               CHROMA_UNET: "diffusion_models", RADIANCE_UNET: "diffusion_models", WAN22_HIGH: "diffusion_models",
+               WAN22_LOW: "diffusion_models",
                QWEN_UNET: "diffusion_models", QWEN_VAE: "vae", QWEN_TEXT_ENCODER: "text_encoders",
                HV15_UNET: "diffusion_models", HV15_VAE: "vae", HV15_BYT5: "text_encoders",
                WAN22_5B_UNET: "diffusion_models", WAN22_VAE: "vae",

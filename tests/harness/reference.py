@@ -8,7 +8,8 @@ K = 8
 # The injection rules of the families (method.md and docs/method.md), each written directly on the host's modules:
 # a family's test row names the rule its blocks follow (tests/test_families.py Row.reference), so a family that
 # follows an existing rule adds nothing here. The rules used outside the family rows, by the prompt's arch:
-ARCH_RULES = {"flux": "flux_blocks", "wan21": "cross_attention", "wan22": "cross_attention"}  # A14B experts: Wan 2.1 blocks
+# (Wan 2.2's A14B experts are Wan 2.1 blocks.)
+ARCH_RULES = {"flux": "flux_blocks", "wan21": "cross_attention", "wan22": "cross_attention"}
 # The text width of harness.small_models.small_flux2 (FLUX.2's varies with its LLM; the real ones are 7680-15360).
 SMALL_FLUX2_TEXT = 96
 
