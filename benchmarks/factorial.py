@@ -30,9 +30,10 @@ Design (every number below is a constant in this file):
   weighting and sampler are chosen on the validation photos, never on the held-out ones. The same at 250 steps.
 
 Resumable: each job writes one JSON file (atomically) under benchmarks/results/factorial/; a rerun skips the
-files that exist, so the jobs can be spread over sessions and committed as they finish. The report (written into
-benchmarks/results/reproduction.json under "factorial", and rendered into docs/reproduction.md) reads only
-those files and says which jobs are still missing.
+files that exist, so the jobs can be spread over sessions and committed as they finish. Each run (a chunk) also
+keeps a record under benchmarks/results/factorial_chunks/ (its jobs and wall time). The report (written into
+benchmarks/results/reproduction.json under "factorial", and rendered into docs/reproduction.md) reads only those
+files, tabulates the run time per chunk and says which jobs are still missing.
 """
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ import smallflux as small  # noqa: E402
 from stats import hierarchical_bootstrap  # noqa: E402
 
 JOBS_DIR = Path("benchmarks/results/factorial")
+# One record per chunk (one run of this script): when, where, which jobs, and its wall time, so the report can say
+# what each chunk cost on the machine it ran on. Rewritten after every job, so a chunk cut short is still counted.
+CHUNKS_DIR = Path("benchmarks/results/factorial_chunks")
 REPORT_JSON = Path("benchmarks/results/reproduction.json")
 CHECKPOINT = REPO / "benchmarks" / "small_model" / "flux_small_v2.safetensors"
 PRIOR_GATE = REPO / "benchmarks" / "results" / "prior_gate_v2.json"
@@ -139,6 +143,24 @@ def pick_lr(cfg: dict, done: dict, deg: str, objective: str, loss: str) -> float
 def load_done(out: Path) -> dict[str, dict]:
     folder = out / JOBS_DIR
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def load_chunks(out: Path) -> list[dict]:
+    folder = out / CHUNKS_DIR
+    found = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return sorted(found, key=lambda c: c["started"])
+
+
+def chunk_rows(chunks: list[dict], done: dict[str, dict]) -> list[dict]:
+    """Per chunk: its jobs that are still on file, their summed compute, and the wall time where it was measured."""
+    rows = []
+    for c in chunks:
+        jobs = [n for n in c["jobs"] if n in done]
+        rows.append({"started": c["started"], "host": c["host"], "threads": c["threads"], "jobs": len(jobs),
+                     "job_seconds": round(sum(done[n].get("seconds", 0) for n in jobs), 1),
+                     "wall_minutes": None if c.get("wall_s") is None else round(c["wall_s"] / 60, 1),
+                     "source": c.get("source", "measured")})
+    return rows
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -456,7 +478,7 @@ def verdict(ci: list[float], margin: float = MARGIN_DB) -> str:
     return "inconclusive"
 
 
-def report(cfg: dict, done: dict[str, dict], tile_photos: list[str]) -> dict:
+def report(cfg: dict, done: dict[str, dict], tile_photos: list[str], chunks: list[dict] = ()) -> dict:
     """Everything the finished jobs support, and what is still missing (no number is invented for a missing job)."""
     last, early = str(cfg["steps"]), "250" if "250" in map(str, cfg["log_steps"]) else str(cfg["log_steps"][0])
     missing = total_jobs(cfg) - len([k for k in done if not k.startswith("_")])
@@ -465,7 +487,7 @@ def report(cfg: dict, done: dict[str, dict], tile_photos: list[str]) -> dict:
            "photos": {"prompt_train": PROMPT_TRAIN, "validation": VALIDATION, "held_out": photos.HELD_OUT_V2},
            "jobs": {"done": total_jobs(cfg) - missing, "total": total_jobs(cfg),
                     "seconds": round(sum(j.get("seconds", 0) for j in done.values()), 1)},
-           "margin_db": MARGIN_DB}
+           "chunks": chunk_rows(list(chunks), done), "margin_db": MARGIN_DB}
     clean = done.get(job_name("clean", "none"))
     cells, lr_pick, divergences, baselines, working_range = {}, {}, {}, {}, {}
     for d in cfg["degradations"]:
@@ -640,6 +662,14 @@ def render(f: dict) -> list[str]:
             lines.append(f"| {cell} | " + " | ".join(row) + " |")
     lines += ["", "Divergences: " + ", ".join(f"{a} {v['diverged']}/{v['runs']}" for a, v in f["divergences"].items()),
               ""]
+    if f.get("chunks"):
+        lines += ["Run time per chunk (one run of the script; wall time includes starting the host and loading the "
+                  "model):", "", "| when (UTC) | host | threads | jobs | compute (s) | wall (min) | recorded by |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {c['started']} | {c['host']} | {c['threads']} | {c['jobs']} | {c['job_seconds']:.0f} | "
+                  f"{'-' if c['wall_minutes'] is None else format(c['wall_minutes'], '.1f')} | {c['source']} |"
+                  for c in f["chunks"]]
+        lines.append("")
     return lines
 
 
@@ -660,10 +690,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     done = load_done(out)
     if not args.report_only:
+        wall_start = time.perf_counter()  # the chunk's wall time includes starting the host and loading the model
         comfyui = small.find_comfyui(args.comfyui)
         small.start_host(comfyui)
         patcher = small.build(QUICK_CONFIG) if args.quick else small.load_checkpoint(CHECKPOINT)[0]
         exp = Factorial(patcher, cfg)
+        chunk = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": small.host_version(comfyui),
+                 "threads": args.threads, "budget_minutes": args.budget_minutes, "jobs": [], "wall_s": None}
+        chunk_path = out / CHUNKS_DIR / f"{chunk['started'].replace(':', '')}.json"
         started, ran = time.perf_counter(), 0
         while True:
             todo = plan(cfg, done)
@@ -678,6 +712,9 @@ def main(argv=None) -> int:
             write_atomic(out / JOBS_DIR / f"{job['name']}.json", json.dumps(result) + "\n")
             done[job["name"]] = result
             ran += 1
+            chunk["jobs"].append(job["name"])
+            chunk["wall_s"] = round(time.perf_counter() - wall_start, 1)
+            write_atomic(chunk_path, json.dumps(chunk, indent=1) + "\n")
             print(f"[{len(done)}/{total_jobs(cfg)}] {job['name']}: {result['seconds']} s", flush=True)
         tile_photos = exp.tile_photos
     else:
@@ -692,7 +729,7 @@ def main(argv=None) -> int:
 def write_report(out: Path, cfg: dict, done: dict, tile_photos: list[str], quick: bool) -> dict:
     import reproduce
 
-    rep = report(cfg, done, tile_photos)
+    rep = report(cfg, done, tile_photos, load_chunks(out))
     rep["command"] = "python benchmarks/factorial.py" + (" --quick" if quick else "")
     gate = PRIOR_GATE if PRIOR_GATE.exists() else None
     if gate is not None:

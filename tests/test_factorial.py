@@ -125,6 +125,19 @@ def test_the_report_reads_known_numbers_back():
                                                     "in_range": False, "dropped": True, "strength": 1.0}}
     assert rep["baselines"][Q["degradations"][0]]["tiles"]["lookup_table"]["psnr"] == 16.0
     assert any("Verdict: confirms" in line for line in factorial.render(rep))
+    # Run time per chunk: only the chunk's jobs still on file count; a chunk without a measured wall time says so.
+    names = list(done)
+    chunks = [{"started": "2026-01-02T00:00:00Z", "host": "h", "threads": 2, "jobs": names[2:5], "wall_s": 90.0},
+              {"started": "2026-01-01T00:00:00Z", "host": "h", "threads": 1, "jobs": names[:2] + ["gone"],
+               "wall_s": None, "source": "a commit"}]
+    rows = factorial.report(Q, done, tile_photos, chunks)["chunks"]
+    assert rows == [{"started": "2026-01-02T00:00:00Z", "host": "h", "threads": 2, "jobs": 3, "job_seconds": 3.0,
+                     "wall_minutes": 1.5, "source": "measured"},
+                    {"started": "2026-01-01T00:00:00Z", "host": "h", "threads": 1, "jobs": 2, "job_seconds": 2.0,
+                     "wall_minutes": None, "source": "a commit"}]
+    table = factorial.render(factorial.report(Q, done, tile_photos, chunks))
+    assert "| 2026-01-02T00:00:00Z | h | 2 | 3 | 3 | 1.5 | measured |" in table
+    assert "| 2026-01-01T00:00:00Z | h | 1 | 2 | 2 | - | a commit |" in table
 
 
 def test_quick_factorial_runs_every_job_and_resumes(comfyui_path, tmp_path):
@@ -140,9 +153,17 @@ def test_quick_factorial_runs_every_job_and_resumes(comfyui_path, tmp_path):
     after = {p.name: p.read_bytes() for p in jobs.glob("*.json")}
     assert len(after) == factorial.total_jobs(Q) and all(after[n] == b for n, b in first.items())
     assert not list(jobs.glob("*.tmp"))
+    # Each run left its chunk record: its own jobs, in order, and a wall time that covers their compute.
+    chunks = factorial.load_chunks(tmp_path)
+    assert [len(c["jobs"]) for c in chunks] == [4, factorial.total_jobs(Q) - 4]
+    assert set(chunks[0]["jobs"]) == {n[:-5] for n in first} and set(chunks[0]["jobs"]).isdisjoint(chunks[1]["jobs"])
+    for c in chunks:
+        compute = sum(json.loads((jobs / f"{n}.json").read_text())["seconds"] for n in c["jobs"])
+        assert c["wall_s"] >= compute > 0 and c["threads"] == 1
 
     rep = json.loads((tmp_path / factorial.REPORT_JSON).read_text())["factorial"]
     assert rep["jobs"]["done"] == rep["jobs"]["total"] == factorial.total_jobs(Q)
+    assert [c["jobs"] for c in rep["chunks"]] == [4, factorial.total_jobs(Q) - 4]
     assert rep["verdict"] in ("confirms", "refutes", "inconclusive")
     assert set(rep["cells"]) == {f"{o}/{w}/{s}" for o in factorial.OBJECTIVES for w in factorial.LOSSES
                                  for s in factorial.SAMPLERS}
@@ -178,6 +199,7 @@ def test_the_committed_report_is_read_off_the_committed_job_files():
     from prior_gate import held_out_tiles
 
     tiles = held_out_tiles(factorial.FULL["tiles_per_photo"], factorial.FULL["crop"])
-    rep = factorial.report(factorial.FULL, done, [n for n, t in tiles.items() for _ in range(t.shape[0])])
+    rep = factorial.report(factorial.FULL, done, [n for n, t in tiles.items() for _ in range(t.shape[0])],
+                           factorial.load_chunks(REPO))
     assert json.loads(json.dumps(rep)) == {k: v for k, v in committed.items() if k not in ("command", "prior_gate")}
     assert committed["command"] == "python benchmarks/factorial.py" and committed["prior_gate"]["passed"]
