@@ -103,7 +103,8 @@ run_one() {  # run_one HOST|"" LABEL [pytest args]
   line=$("$py" - "$log" <<'EOF'
 import re, sys
 text = open(sys.argv[1], errors="replace").read()
-last = [l for l in text.splitlines() if re.match(r"^=+ .* in [0-9.]+s", l)]
+# pytest's closing line: "=== 3 passed, 1 skipped in 2.0s ===", or without the rules under -q.
+last = [l for l in text.splitlines() if re.match(r"^(=+ )?[0-9].* in [0-9.]+s", l)]
 counts = {k: 0 for k in ("passed", "failed", "errors", "skipped")}
 for n, word in re.findall(r"(\d+) (passed|failed|errors?|skipped)", last[-1] if last else ""):
     counts["errors" if word.startswith("error") else word] += int(n)
