@@ -63,9 +63,10 @@ def test_the_plan_sweeps_learning_rates_before_seeds_and_counts_every_job():
     assert factorial.plan(Q, {**done, **{j["name"]: _fake(j) for j in later}}) == []
 
 
-def _fake(job, bridge_gain=1.0):
-    """A synthetic job result: naive scores 20 dB on every tile; bridge (x0 weighting) scores 20 + bridge_gain.
-    Validation favours bridge/x0 with the bridge sampler and naive/velocity with Euler, and the highest lr."""
+def _fake(job, bridge_gain=1.0, velocity_gain=0.0):
+    """A synthetic job result: naive scores 20 dB on every tile; bridge (x0 weighting) scores 20 + bridge_gain,
+    bridge (velocity weighting) 20 + velocity_gain. Validation favours bridge/x0 with the bridge sampler and
+    naive/velocity with Euler, and the highest lr."""
     n_tiles = len(factorial.photos.HELD_OUT_V2) * Q["tiles_per_photo"]
     n_whole = len(factorial.photos.HELD_OUT_V2)
 
@@ -81,7 +82,7 @@ def _fake(job, bridge_gain=1.0):
         return {"job": job, "seconds": 1.0, "degraded": scored(15.0), "lookup_table": scored(16.0),
                 "unprompted": {s: scored(15.5) for s in factorial.SAMPLERS}}
     o, loss = job["objective"], job["loss"]
-    base = 20.0 + (bridge_gain if (o, loss) == ("bridge", "x0") else 0.0)
+    base = 20.0 + {("bridge", "x0"): bridge_gain, ("bridge", "velocity"): velocity_gain}.get((o, loss), 0.0)
     val_bonus = {("bridge", "x0", "bridge"): 3, ("naive", "velocity", "euler"): 3}
     test, val = {}, {}
     for step in Q["log_steps"]:
@@ -89,6 +90,59 @@ def _fake(job, bridge_gain=1.0):
         val[str(step)] = {s: 10.0 + val_bonus.get((o, loss, s), 0) + job["lr"] for s in factorial.SAMPLERS}
     return {"job": job, "seconds": 1.0, "validation": val, "test": test,
             "diverged": {"rule": "non-finite loss"} if (o, loss) == ("naive", "velocity") else None}
+
+
+def test_decide_changes_a_default_only_when_the_interval_lies_above_zero():
+    m = factorial.MARGIN_DB
+    assert factorial.decide("x0", "velocity", [0.01, 0.4]) == {"pick": "velocity", "change_default": True,
+                                                              "reason": "better"}
+    assert factorial.decide("x0", "velocity", [-0.4, -0.01])["reason"] == "default better"
+    assert factorial.decide("x0", "velocity", [-m / 2, m / 2])["reason"] == "equivalent"
+    assert factorial.decide("x0", "velocity", [-0.1, 0.6])["reason"] == "undecided"
+    for ci in ([-0.4, -0.01], [-m / 2, m / 2], [-0.1, 0.6], [0.0, 0.3]):  # 0 inside or on the edge: it stays
+        assert factorial.decide("x0", "velocity", ci)["pick"] == "x0"
+
+
+def _all_jobs(**gains):
+    done = {}
+    while True:
+        todo = factorial.plan(Q, done)
+        if not todo:
+            return done
+        done.update({j["name"]: _fake(j, **gains) for j in todo})
+
+
+def test_the_recommendation_reads_each_choice_off_its_own_contrast():
+    """Bridge/x0 wins the primary contrast by 1 dB, but bridge/velocity beats bridge/x0 by another 1 dB on the held-out
+    tiles (validation, which picks the primary arms, prefers x0): the objective stays, the weighting changes, and
+    the samplers tie (equivalent), so the sampler stays; the prompt is read against the lookup table."""
+    tile_photos = [p for p in factorial.photos.HELD_OUT_V2 for _ in range(Q["tiles_per_photo"])]
+    rep = factorial.report(Q, _all_jobs(bridge_gain=1.0, velocity_gain=2.0), tile_photos)
+    r = rep["recommendation"]
+    assert rep["choices"]["bridge"]["loss"] == "x0"
+    assert r["pick"] == {"objective": "bridge", "loss": "velocity", "sampler": "bridge"}
+    assert r["defaults_change"] == ["loss"]
+    steps = r["steps"]
+    assert steps["objective"]["contrast"]["mean_db"] == pytest.approx(-1.0)  # naive - bridge
+    assert steps["objective"]["reason"] == "default better"
+    assert steps["loss"]["contrast"]["mean_db"] == pytest.approx(1.0) and steps["loss"]["reason"] == "better"
+    assert steps["sampler"]["contrast"]["ci"] == pytest.approx([0.0, 0.0]) and steps["sampler"]["reason"] == \
+        "equivalent"
+    assert r["versus_classical"][Q["degradations"][0]] == {"prompt_psnr": 22.0, "best_classical": "lookup_table",
+                                                           "classical_psnr": 16.0, "prompt_ahead": True}
+    text = "\n".join(factorial.render(rep))
+    assert "Loss weighting (Train node `loss`): **velocity**. velocity - x0 = +1.00 dB" in text
+    assert "Defaults changed by this evidence: loss." in text
+    # The naive objective ahead: the objective changes, and the weighting is then read within naive.
+    rep = factorial.report(Q, _all_jobs(bridge_gain=-1.0, velocity_gain=-1.0), tile_photos)
+    r = rep["recommendation"]
+    assert r["pick"]["objective"] == "naive" and r["steps"]["objective"]["contrast"]["ci"] == pytest.approx([1, 1])
+    assert r["steps"]["loss"]["contrast"]["compared"] == "naive objective, euler sampler"
+    # Incomplete: no recommendation, and the document says so.
+    part = dict(list(_all_jobs().items())[:-1])
+    rep = factorial.report(Q, part, tile_photos)
+    assert rep["recommendation"] is None
+    assert any(line.startswith("**Recommendation:** none yet") for line in factorial.render(rep))
 
 
 def test_the_report_reads_known_numbers_back():
@@ -203,3 +257,45 @@ def test_the_committed_report_is_read_off_the_committed_job_files():
                            factorial.load_chunks(REPO))
     assert json.loads(json.dumps(rep)) == {k: v for k, v in committed.items() if k not in ("command", "prior_gate")}
     assert committed["command"] == "python benchmarks/factorial.py" and committed["prior_gate"]["passed"]
+    # README.md carries the report's summary, as generated (so its numbers are the report's).
+    readme = (REPO / factorial.README).read_text()
+    assert all(m in readme for m in factorial.README_MARKERS), "README.md lost the factorial summary's markers"
+    assert factorial.readme_with_summary(readme, committed) == readme, \
+        "README.md's factorial summary is stale: run python benchmarks/factorial.py --report-only"
+
+
+def test_the_readme_block_is_replaced_and_nothing_else():
+    start, end = factorial.README_MARKERS
+    text = f"# Title\n\nbefore\n{start}\nold numbers\n{end}\nafter\n"
+    rep = {"verdict": "confirms"}
+    out = factorial.readme_with_summary(text, rep)
+    assert out == f"# Title\n\nbefore\n{start}\n**Verdict: confirms.**\n\n**Recommendation:** none yet; it is read " \
+                  f"off the complete primary contrast.\n{end}\nafter\n"
+    assert factorial.readme_with_summary(out, rep) == out
+    assert factorial.readme_with_summary("no markers\n", rep) == "no markers\n"
+
+
+def _combo_default(spec) -> str:
+    """A combo's default in /object_info, in either host's form (V3 'COMBO' with options, or the list of options)."""
+    return spec[1]["default"]
+
+
+def test_the_product_defaults_follow_the_committed_recommendation(comfy_server):
+    """What the Train node and Restore do when the user changes nothing is what the committed factorial recommends
+    (or, while it is pending, what the pack shipped before it: factorial.DEFAULTS_BEFORE)."""
+    from unlock_restore.bridge import AUTO_LOSS, resolve_loss
+
+    committed = json.loads((REPO / factorial.REPORT_JSON).read_text()).get("factorial") or {}
+    rec = committed.get("recommendation")
+    want = rec["pick"] if rec else factorial.DEFAULTS_BEFORE
+    info = comfy_server.get("/object_info")
+    train = info["UnlockPromptTrain"]["input"]
+    objective = _combo_default(train["required"]["objective"])
+    assert objective == want["objective"]
+    assert resolve_loss(objective, _combo_default(train["optional"]["loss"])) == want["loss"]
+    if rec:  # naive's automatic weighting is its validation pick
+        assert AUTO_LOSS["naive"] == committed["choices"]["naive"]["loss"]
+    # Restore (Bridge) has no sampler choice: it always runs the bridge sampler, so the recommendation must be it.
+    restore = info["UnlockRestore"]["input"]
+    assert not any("sampler" in name for part in restore.values() for name in part)
+    assert want["sampler"] == "bridge"
