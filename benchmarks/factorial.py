@@ -26,8 +26,12 @@ Design (every number below is a constant in this file):
   EXPLODE x the mean over the first 25. A diverged run is scored with the last good prompt, as the node keeps it.
 - Statistics (benchmarks/stats.py): the primary contrast (bridge, its better weighting, bridge sampler) minus
   (naive, its better weighting, its better sampler), per tile, mean over the in-range degradations and seeds at
-  the last step; hierarchical bootstrap over photos then tiles, 95% CI; equivalence margin MARGIN_DB. The better
+  the last step; 95% CI by a bootstrap that resamples the seeds (training runs) and, crossed with them, the photos
+  and then the tiles (stats.crossed_bootstrap); equivalence margin MARGIN_DB. The better
   weighting and sampler are chosen on the validation photos, never on the held-out ones. The same at 250 steps.
+- Recommendation (once every job has run): objective, then weighting, then sampler, each from its own paired
+  held-out contrast against the default the pack shipped before (DEFAULTS_BEFORE); a default changes only when
+  the CI of (alternative - default) lies above 0. README.md carries the generated summary between README_MARKERS.
 
 Resumable: each job writes one JSON file (atomically) under benchmarks/results/factorial/; a rerun skips the
 files that exist, so the jobs can be spread over sessions and committed as they finish. Each run (a chunk) also
@@ -54,7 +58,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "benchmarks" / "small_model"))
 import photos  # noqa: E402
 import smallflux as small  # noqa: E402
-from stats import hierarchical_bootstrap  # noqa: E402
+from stats import crossed_bootstrap  # noqa: E402
 
 JOBS_DIR = Path("benchmarks/results/factorial")
 # One record per chunk (one run of this script): when, where, which jobs, and its wall time, so the report can say
@@ -469,13 +473,6 @@ def _fold_whole(res: dict) -> dict:
 
 
 # -- the report ---------------------------------------------------------------------------------------------------
-def _tile_groups(values: list[float], tile_photos: list[str]) -> dict[str, list[float]]:
-    groups: dict[str, list[float]] = {}
-    for v, p in zip(values, tile_photos):
-        groups.setdefault(p, []).append(v)
-    return groups
-
-
 def verdict(ci: list[float], margin: float = MARGIN_DB) -> str:
     """Read off the interval of (bridge - naive) in dB: 'confirms' when it lies above 0, 'refutes' when it lies
     below 0 or inside the equivalence margin (no advantage worth the name), else 'inconclusive'."""
@@ -606,9 +603,9 @@ def _contrast(cfg, done, degs, choices, step, tile_photos, which="tiles") -> dic
 
 def _paired(cfg, done, degs, a: dict, b: dict, step, tile_photos, which="tiles") -> dict | None:
     """Arm a minus arm b (each {objective, loss, sampler}, at its own picked learning rate per degradation), per tile
-    (or whole photo), mean over the degradations and the seeds both arms have; hierarchical bootstrap 95% CI over
-    photos, then tiles."""
-    diffs, per_seed, used = [], {}, 0
+    (or whole photo), mean over the degradations and the seeds both arms have; 95% CI by stats.crossed_bootstrap
+    (seeds, and photos then tiles)."""
+    per_seed, used = {}, 0
     for d in degs:
         rows = {}
         for key, arm in (("a", a), ("b", b)):
@@ -619,23 +616,21 @@ def _paired(cfg, done, degs, a: dict, b: dict, step, tile_photos, which="tiles")
             if ja is None or jb is None or step not in ja["test"] or step not in jb["test"] \
                     or which not in ja["test"][step]["bridge"]:
                 continue  # a step not logged, or a set not scored at it (whole photos: the last step only)
-            diff = (np.array(ja["test"][step][a["sampler"]][which]["psnr"])
-                    - np.array(jb["test"][step][b["sampler"]][which]["psnr"]))
-            diffs.append(diff)
-            per_seed.setdefault(str(s), []).append(float(diff.mean()))
+            per_seed.setdefault(str(s), []).append(np.array(ja["test"][step][a["sampler"]][which]["psnr"])
+                                                   - np.array(jb["test"][step][b["sampler"]][which]["psnr"]))
             used += 1
-    if not diffs:
+    if not per_seed:
         return None
-    per_unit = np.mean(diffs, axis=0)  # each tile's difference, averaged over degradations and seeds
-    if which == "tiles":
-        groups = _tile_groups(per_unit.tolist(), tile_photos)
-    else:
-        groups = {str(i): [float(v)] for i, v in enumerate(per_unit)}
-    boot = hierarchical_bootstrap(groups)
+    # Per seed, each tile's difference averaged over the degradations; the seeds (training runs) and the tiles
+    # (grouped by photo) are then resampled together, as every seed is scored on the same tiles.
+    runs = {s: np.mean(v, axis=0).tolist() for s, v in per_seed.items()}
+    n_units = len(next(iter(runs.values())))
+    units = list(tile_photos) if which == "tiles" else [str(i) for i in range(n_units)]
+    boot = crossed_bootstrap(runs, units)
     complete = used == len(degs) * len(cfg["seeds"])
     return {"step": int(step), "set": which, "mean_db": round(boot["mean"], 3),
             "ci": [round(x, 3) for x in boot["ci"]], "runs_used": used, "complete": complete,
-            "per_seed_mean_db": {s: round(float(np.mean(v)), 3) for s, v in per_seed.items()}}
+            "per_seed_mean_db": {s: round(float(np.mean(v)), 3) for s, v in runs.items()}}
 
 
 def decide(default: str, alternative: str, ci: list[float], margin: float = MARGIN_DB) -> dict:
@@ -686,7 +681,13 @@ def recommendation(cfg, done, degs, choices, primary, tile_photos) -> dict | Non
                         "contrast": {**c, "compared": f"{objective} objective, {loss} weighting"},
                         **decide(dflt["sampler"], other["sampler"][dflt["sampler"]], c["ci"])}
     pick = {k: v["pick"] for k, v in steps.items()}
+    # The configuration a user now gets, against the other objective at its validation pick: the choices above are
+    # made one at a time, so this says whether the shipped combination itself keeps the objective's advantage.
+    rival_objective = other["objective"][objective]
+    rival = {"objective": rival_objective, **{k: choices[rival_objective][k] for k in ("loss", "sampler")}}
+    c = _paired(cfg, done, degs, pick, rival, last, tile_photos)
     return {"pick": pick, "steps": steps, "defaults_change": [k for k, v in steps.items() if v["change_default"]],
+            "versus_other_objective": {**c, "arm": pick, "rival": rival},
             "versus_classical": _versus_classical(cfg, done, pick)}
 
 
@@ -817,16 +818,25 @@ CHOICE_NAMES = {"objective": "Objective (Train node `objective`)", "loss": "Loss
 def _render_recommendation(r: dict | None) -> list[str]:
     if not r:
         return ["", "**Recommendation:** none yet; it is read off the complete primary contrast.", ""]
-    lines = ["", "**What the pack recommends**, one choice at a time against the default it shipped before this test, "
-             "each read off a paired contrast on the held-out tiles at the last training step (alternative minus "
-             "default, mean over the in-range degradations and seeds, hierarchical bootstrap 95% CI; a default "
-             "changes only when the interval lies above 0):", ""]
+    lines = ["", "**What the pack recommends**, one choice at a time against the default it shipped before this "
+             "test, each read off a paired contrast on the held-out tiles at the last training step (alternative "
+             "minus default, mean over the in-range degradations and seeds, 95% CI resampling seeds, photos and "
+             "tiles; a default changes only when the interval lies above 0):", ""]
     for k, st in r["steps"].items():
         c = st["contrast"]
         lines.append(f"- {CHOICE_NAMES[k]}: **{st['pick']}**. {st['alternative']} - {st['default']} = "
                      f"{c['mean_db']:+.2f} dB, 95% CI [{c['ci'][0]:+.2f}, {c['ci'][1]:+.2f}] ({c['compared']}, "
                      f"{c['runs_used']} paired runs); {REASONS[st['reason']]}.")
     lines.append(f"- Defaults changed by this evidence: {', '.join(r['defaults_change']) or 'none'}.")
+    vo = r.get("versus_other_objective")
+    if vo:
+        lo, hi = vo["ci"]
+        where = ("ahead (the interval lies above 0)" if lo > 0 else "behind (the interval lies below 0)" if hi < 0
+                 else "no difference these runs can resolve (the interval spans 0)")
+        arm = lambda a: f"({a['objective']}, {a['loss']}, {a['sampler']} sampler)"  # noqa: E731
+        lines.append(f"- The recommended configuration {arm(vo['arm'])} against the other objective at its "
+                     f"validation pick {arm(vo['rival'])}: {vo['mean_db']:+.2f} dB, 95% CI [{lo:+.2f}, {hi:+.2f}]; "
+                     f"{where}.")
     vc = r.get("versus_classical") or {}
     if vc:
         lines.append("- Against the classical baselines (recommended prompt vs the best of lookup table and "

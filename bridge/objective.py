@@ -13,23 +13,6 @@ OBJECTIVES = ("bridge", "naive")
 # How the error is weighted: "x0" the MSE of the clean-latent prediction (uniform in t); "velocity" the MSE of the
 # velocity v = (X_t - x0_hat) / t against the path's exact target, which is the x0 error divided by t^2 per sample.
 LOSSES = ("x0", "velocity")
-# "auto" (the Train node's default) picks, per objective, the weighting that trained the better prompts in the
-# factorial of issue 15 (benchmarks/results/reproduction.json, factorial: the recommendation for the bridge
-# objective, the validation pick for naive, whose velocity target grows like 1/t and diverges). A test holds this
-# table to the committed report, so it changes only with the evidence.
-AUTO_LOSS = {"bridge": "velocity", "naive": "x0"}
-LOSS_CHOICES = (*LOSSES, "auto")
-
-
-def resolve_loss(objective: str, loss: str) -> str:
-    """The weighting a run uses: `loss` itself, or for "auto" the objective's entry in AUTO_LOSS."""
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    if loss == "auto":
-        return AUTO_LOSS[objective]
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSS_CHOICES}, got {loss!r}")
-    return loss
 
 
 def sample_times(batch: int, t0: float, t_min: float = 1e-4, power: float = 1.0,

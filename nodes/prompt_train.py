@@ -4,7 +4,7 @@ import time
 
 from comfy_api.latest import io, ui
 
-from ..bridge import EXPERTS, LOSS_CHOICES
+from ..bridge import EXPERTS
 from .folders import save_path
 from .model_info import SUPPORTED_MODELS_HINT
 from .training import PromptTrainer, loss_graph, train
@@ -88,14 +88,12 @@ class UnlockPromptTrain(io.ComfyNode):
                               "token count (FLUX: T5 over exactly K tokens, unmasked, as the official code) and "
                               "stored as the prompt's null context. Used instead of conditioning when both are "
                               "connected."),
-                io.Combo.Input("loss", options=list(LOSS_CHOICES), default="auto", optional=True,
-                               tooltip="How errors are weighted. auto (the default): velocity for objective bridge, "
-                               "x0 for naive, the weightings that trained the better prompts in the pack's "
-                               "factorial test (README, 'Bridge vs naive'). x0: the clean-image prediction's error, "
-                               "the same at every t (the default before; a workflow that stored x0 keeps it). "
-                               "velocity: the flow-matching velocity's error, the x0 error divided by t^2, so small "
-                               "t counts far more; with objective naive its target grows like 1/t and training can "
-                               "diverge (the node stops with the last good prompt kept)."),
+                io.Combo.Input("loss", options=["x0", "velocity"], default="x0", optional=True,
+                               tooltip="How errors are weighted. x0: the clean-image prediction's error, the same "
+                               "at every t (the default). velocity: the flow-matching velocity's error, the x0 "
+                               "error divided by t^2, so small t counts far more; with objective naive its target "
+                               "grows like 1/t and training can diverge (the node stops with the last good "
+                               "prompt kept)."),
                 io.Combo.Input("expert", options=list(EXPERTS), default="all", optional=True,
                                tooltip="Two-expert models (Wan 2.2 T2V-A14B) only: all trains on the whole bridge "
                                "(t from t_min to t0). high_noise trains the high-noise expert (connect it to "
@@ -120,7 +118,7 @@ class UnlockPromptTrain(io.ComfyNode):
     def execute(cls, model, vae, clean_images, degraded_images, steps, learning_rate, batch_size, resolution, t0,
                 seed, mode, objective, restoration_prompt=None, save_name="trained_prompt", checkpoint_every=100,
                 gradient_checkpointing=False, conditioning=None, tokens=0, degradation="", validation_clean=None,
-                validation_degraded=None, overwrite=False, clip=None, loss="auto", expert="all",
+                validation_degraded=None, overwrite=False, clip=None, loss="x0", expert="all",
                 expert_boundary=0.875) -> io.NodeOutput:
         path = save_path(NODE, save_name) if save_name.strip() else None
         if (validation_clean is None) != (validation_degraded is None):

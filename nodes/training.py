@@ -19,7 +19,7 @@ import torch.utils.checkpoint
 import comfy.model_management as mm
 import comfy.utils
 
-from ..bridge import LOSS_CHOICES, OBJECTIVES, bridge_loss, expert_times, resolve_loss, sample_times
+from ..bridge import LOSSES, OBJECTIVES, bridge_loss, expert_times, sample_times
 from ..prompt_embeds import RestorationPrompt, save_prompt
 from ..prompt_embeds.prompt import PACK_VERSION
 from .conditioning import clip_null_context, encoded_null_context
@@ -180,15 +180,14 @@ class PromptTrainer:
                  gradient_checkpointing: bool = False, degradation: str = "", clip=None,
                  time_index: str | None = None, loss: str = "x0", expert: str = "all",
                  expert_boundary: float = 0.875):
-        self.node, self.mode, self.objective = node, mode, objective
+        self.node, self.mode, self.objective, self.loss_weighting = node, mode, objective, loss
         self.expert, self.expert_boundary = expert, float(expert_boundary)
         self.t0, self.t_min, self.t_power, self.seed = float(t0), float(t_min), float(t_power), int(seed)
         self.degradation = degradation
         if objective not in OBJECTIVES:
             raise ValueError(f"{node}: objective must be one of {OBJECTIVES}, got {objective!r}.")
-        if loss not in LOSS_CHOICES:
-            raise ValueError(f"{node}: loss must be one of {LOSS_CHOICES}, got {loss!r}.")
-        self.loss_weighting = resolve_loss(objective, loss)  # "auto": the objective's weighting in AUTO_LOSS
+        if loss not in LOSSES:
+            raise ValueError(f"{node}: loss must be one of {LOSSES}, got {loss!r}.")
         _check_pairs(node, clean, degraded)
         info = model_info(model)
         if info.arch is None:

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from unlock_restore.bridge import (
-    AUTO_LOSS, LOSS_CHOICES, LOSSES, OBJECTIVES, bridge_coefficients, bridge_loss, bridge_state, bridge_step,
-    mix_predictions, naive_state, noise_estimate, resolve_loss,
+    bridge_coefficients, bridge_loss, bridge_state, bridge_step, mix_predictions, naive_state, noise_estimate,
     sample_bridge, sample_times, time_grid, training_states, velocity_target,
 )
 
@@ -242,21 +241,6 @@ def test_velocity_loss_is_the_x0_loss_over_t_squared_per_sample(objective):
     assert math.isclose(float(batch), sum(per_sample) / 3, rel_tol=1e-9)
     with pytest.raises(ValueError, match="loss must be one of"):
         bridge_loss(x0_hat, x0, y, 0.4, t=t, noise=e, loss="eps")
-
-
-def test_auto_resolves_to_a_weighting_per_objective_and_explicit_choices_pass_through():
-    """'auto' (the Train node's default) is one of the two weightings for each objective (which one is held to the
-    committed factorial report by test_factorial); an explicit choice is kept; anything else is refused."""
-    assert LOSS_CHOICES == (*LOSSES, "auto") and set(AUTO_LOSS) == set(OBJECTIVES)
-    for objective in OBJECTIVES:
-        assert resolve_loss(objective, "auto") == AUTO_LOSS[objective] in LOSSES
-        for loss in LOSSES:
-            assert resolve_loss(objective, loss) == loss
-    assert AUTO_LOSS["naive"] == "x0"  # its velocity target grows like 1/t: never the automatic choice
-    with pytest.raises(ValueError, match="loss must be one of"):
-        resolve_loss("bridge", "eps")
-    with pytest.raises(ValueError, match="objective must be one of"):
-        resolve_loss("flow", "auto")
 
 
 @pytest.mark.parametrize("loss", ["x0", "velocity"])

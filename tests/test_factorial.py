@@ -128,11 +128,15 @@ def test_the_recommendation_reads_each_choice_off_its_own_contrast():
     assert steps["loss"]["contrast"]["mean_db"] == pytest.approx(1.0) and steps["loss"]["reason"] == "better"
     assert steps["sampler"]["contrast"]["ci"] == pytest.approx([0.0, 0.0]) and steps["sampler"]["reason"] == \
         "equivalent"
+    vo = r["versus_other_objective"]  # bridge/velocity/bridge (22) against naive's pick, velocity/euler (20)
+    assert vo["rival"] == {"objective": "naive", "loss": "velocity", "sampler": "euler"}
+    assert vo["mean_db"] == pytest.approx(2.0) and vo["ci"] == pytest.approx([2.0, 2.0])
     assert r["versus_classical"][Q["degradations"][0]] == {"prompt_psnr": 22.0, "best_classical": "lookup_table",
                                                            "classical_psnr": 16.0, "prompt_ahead": True}
     text = "\n".join(factorial.render(rep))
     assert "Loss weighting (Train node `loss`): **velocity**. velocity - x0 = +1.00 dB" in text
     assert "Defaults changed by this evidence: loss." in text
+    assert "against the other objective at its validation pick (naive, velocity, euler sampler): +2.00 dB" in text
     # The naive objective ahead: the objective changes, and the weighting is then read within naive.
     rep = factorial.report(Q, _all_jobs(bridge_gain=-1.0, velocity_gain=-1.0), tile_photos)
     r = rep["recommendation"]
@@ -143,6 +147,24 @@ def test_the_recommendation_reads_each_choice_off_its_own_contrast():
     rep = factorial.report(Q, part, tile_photos)
     assert rep["recommendation"] is None
     assert any(line.startswith("**Recommendation:** none yet") for line in factorial.render(rep))
+
+
+def test_a_gain_that_the_seeds_disagree_on_is_not_a_finding():
+    """Bridge/x0 gains +1 dB at seed 0 and -1 dB at seed 1, the same on every tile: pooled over tiles alone the
+    interval would be [0, 0] (equivalent); resampling the seeds too, it spans the margin, so no verdict is drawn."""
+    tile_photos = [p for p in factorial.photos.HELD_OUT_V2 for _ in range(Q["tiles_per_photo"])]
+    done = {}
+    while True:
+        todo = factorial.plan(Q, done)
+        if not todo:
+            break
+        done.update({j["name"]: _fake(j, bridge_gain=1.0 if j.get("seed", 0) == Q["seeds"][0] else -1.0)
+                     for j in todo})
+    p = factorial.report(Q, done, tile_photos)["primary"]
+    assert p["complete"] and p["mean_db"] == pytest.approx(0.0)
+    assert p["per_seed_mean_db"] == {str(Q["seeds"][0]): 1.0, str(Q["seeds"][1]): -1.0}
+    assert p["ci"][0] < -factorial.MARGIN_DB and p["ci"][1] > factorial.MARGIN_DB
+    assert factorial.verdict(p["ci"]) == "inconclusive"
 
 
 def test_the_report_reads_known_numbers_back():
@@ -283,18 +305,13 @@ def _combo_default(spec) -> str:
 def test_the_product_defaults_follow_the_committed_recommendation(comfy_server):
     """What the Train node and Restore do when the user changes nothing is what the committed factorial recommends
     (or, while it is pending, what the pack shipped before it: factorial.DEFAULTS_BEFORE)."""
-    from unlock_restore.bridge import AUTO_LOSS, resolve_loss
-
     committed = json.loads((REPO / factorial.REPORT_JSON).read_text()).get("factorial") or {}
     rec = committed.get("recommendation")
     want = rec["pick"] if rec else factorial.DEFAULTS_BEFORE
     info = comfy_server.get("/object_info")
     train = info["UnlockPromptTrain"]["input"]
-    objective = _combo_default(train["required"]["objective"])
-    assert objective == want["objective"]
-    assert resolve_loss(objective, _combo_default(train["optional"]["loss"])) == want["loss"]
-    if rec:  # naive's automatic weighting is its validation pick
-        assert AUTO_LOSS["naive"] == committed["choices"]["naive"]["loss"]
+    assert _combo_default(train["required"]["objective"]) == want["objective"]
+    assert _combo_default(train["optional"]["loss"]) == want["loss"]
     # Restore (Bridge) has no sampler choice: it always runs the bridge sampler, so the recommendation must be it.
     restore = info["UnlockRestore"]["input"]
     assert not any("sampler" in name for part in restore.values() for name in part)

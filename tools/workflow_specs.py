@@ -228,7 +228,7 @@ def _train(unet: str, vae: str, title: str, degradation: str, strength: float, s
                    clean_images=["3", 0], degraded_images=["4", 0], steps=500, learning_rate=0.001, batch_size=1,
                    resolution=resolution, t0=0.4, seed=0, mode="gated", objective="bridge", save_name=save_name,
                    checkpoint_every=100, gradient_checkpointing=checkpointing, tokens=0, degradation=degradation,
-                   validation_clean=["5", 0], validation_degraded=["6", 0], overwrite=False, loss="auto", expert="all",
+                   validation_clean=["5", 0], validation_degraded=["6", 0], overwrite=False, loss="x0", expert="all",
                    expert_boundary=0.875),
         "8": _node("PreviewImage", "Loss", images=["7", 1]),
         "9": _restore(["1", 0], ["2", 0], ["7", 0], ["6", 0]),
@@ -334,7 +334,7 @@ def _expert_train(title: str, model: list, expert: str, save_name: str) -> dict:
     return _node("UnlockPromptTrain", title, model=model, vae=["3", 0], clean_images=["4", 0],
                  degraded_images=["5", 0], steps=500, learning_rate=0.001, batch_size=1, resolution=256, t0=0.9,
                  seed=0, mode="gated", objective="bridge", save_name=save_name, checkpoint_every=100,
-                 gradient_checkpointing=True, tokens=0, degradation="rain", overwrite=False, loss="auto",
+                 gradient_checkpointing=True, tokens=0, degradation="rain", overwrite=False, loss="x0",
                  expert=expert, expert_boundary=0.875)
 
 
