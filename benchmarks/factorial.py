@@ -473,15 +473,22 @@ def _fold_whole(res: dict) -> dict:
 
 
 # -- the report ---------------------------------------------------------------------------------------------------
+def read_interval(ci: list[float], margin: float = MARGIN_DB) -> str:
+    """Where a 95% interval of a difference in dB lies: 'above' 0, 'below' 0, 'equivalent' (it holds 0 and stays
+    inside the equivalence margin), or 'spans' (it holds 0 and reaches beyond the margin)."""
+    lo, hi = ci
+    if lo > 0:
+        return "above"
+    if hi < 0:
+        return "below"
+    return "equivalent" if lo >= -margin and hi <= margin else "spans"
+
+
 def verdict(ci: list[float], margin: float = MARGIN_DB) -> str:
     """Read off the interval of (bridge - naive) in dB: 'confirms' when it lies above 0, 'refutes' when it lies
     below 0 or inside the equivalence margin (no advantage worth the name), else 'inconclusive'."""
-    lo, hi = ci
-    if lo > 0:
-        return "confirms"
-    if hi < 0 or (lo >= -margin and hi <= margin):
-        return "refutes"
-    return "inconclusive"
+    return {"above": "confirms", "below": "refutes", "equivalent": "refutes",
+            "spans": "inconclusive"}[read_interval(ci, margin)]
 
 
 def report(cfg: dict, done: dict[str, dict], tile_photos: list[str], chunks: list[dict] = ()) -> dict:
@@ -552,8 +559,10 @@ def report(cfg: dict, done: dict[str, dict], tile_photos: list[str], chunks: lis
     out["primary"] = _contrast(cfg, done, in_range, choices, last, tile_photos) if choices else None
     out["secondary_early"] = _contrast(cfg, done, in_range, choices, early, tile_photos) if choices else None
     out["primary_whole_photos"] = (_contrast(cfg, done, in_range, choices, last, None, "whole") if choices else None)
-    out["recommendation"] = (recommendation(cfg, done, in_range, choices, out["primary"], tile_photos)
-                             if missing == 0 else None)
+    out["recommendation"] = rec = (recommendation(cfg, done, in_range, choices, out["primary"], tile_photos)
+                                   if missing == 0 else None)
+    if rec:
+        rec["versus_classical"] = _versus_classical(cells, baselines, rec["pick"], last)
     out["verdict"] = (verdict(out["primary"]["ci"]) if out["primary"] and out["primary"]["complete"]
                       else f"pending: {missing} of {total_jobs(cfg)} jobs still to run")
     return out
@@ -637,14 +646,11 @@ def decide(default: str, alternative: str, ci: list[float], margin: float = MARG
     """One product choice from the interval of (alternative - default) in dB: the default changes only when the
     interval lies above 0 (the evidence supports the alternative); otherwise it stays, and the reason says whether
     the default is better, the two are equivalent within the margin, or the data cannot tell them apart."""
-    lo, hi = ci
-    if lo > 0:
+    where = read_interval(ci, margin)
+    if where == "above":
         return {"pick": alternative, "change_default": True, "reason": "better"}
-    if hi < 0:
-        return {"pick": default, "change_default": False, "reason": "default better"}
-    if lo >= -margin and hi <= margin:
-        return {"pick": default, "change_default": False, "reason": "equivalent"}
-    return {"pick": default, "change_default": False, "reason": "undecided"}
+    return {"pick": default, "change_default": False,
+            "reason": {"below": "default better", "equivalent": "equivalent", "spans": "undecided"}[where]}
 
 
 def recommendation(cfg, done, degs, choices, primary, tile_photos) -> dict | None:
@@ -687,23 +693,22 @@ def recommendation(cfg, done, degs, choices, primary, tile_photos) -> dict | Non
     rival = {"objective": rival_objective, **{k: choices[rival_objective][k] for k in ("loss", "sampler")}}
     c = _paired(cfg, done, degs, pick, rival, last, tile_photos)
     return {"pick": pick, "steps": steps, "defaults_change": [k for k, v in steps.items() if v["change_default"]],
-            "versus_other_objective": {**c, "arm": pick, "rival": rival},
-            "versus_classical": _versus_classical(cfg, done, pick)}
+            "versus_other_objective": {**c, "arm": pick, "rival": rival}}
 
 
-def _versus_classical(cfg, done, pick) -> dict:
+def _versus_classical(cells: dict, baselines: dict, pick: dict, last: str) -> dict:
     """Per degradation (controls included): the recommended prompt's held-out tile PSNR at the last step (mean over
-    its seeds) beside the best classical baseline's (lookup table, or non-local means where it ran)."""
-    last, out = str(cfg["steps"]), {}
-    for d in cfg["degradations"]:
-        lr = pick_lr(cfg, done, d, pick["objective"], pick["loss"])
-        runs = [done.get(job_name("train", d, pick["objective"], pick["loss"], lr, s)) for s in cfg["seeds"]]
-        base = done.get(job_name("baseline", d))
-        if lr is None or base is None or any(j is None for j in runs):
+    its seeds, from the report's cells) beside the best classical baseline's (lookup table, or non-local means where
+    it ran, from the report's baselines)."""
+    out = {}
+    for d, cell in cells.get(f"{pick['objective']}/{pick['loss']}/{pick['sampler']}", {}).items():
+        seeds = [v[last]["psnr"] for v in cell["per_seed"].values() if v is not None]
+        if d not in baselines or len(seeds) < len(cell["per_seed"]):
             continue
-        prompt = float(np.mean([np.mean(j["test"][last][pick["sampler"]]["tiles"]["psnr"]) for j in runs]))
-        classical = {k: float(np.mean(_means(base[k]["tiles"])["psnr"])) for k in ("lookup_table", "nlm") if k in base}
+        tiles = baselines[d]["tiles"]
+        classical = {k: tiles[k]["psnr"] for k in ("lookup_table", "nlm") if k in tiles}
         best = max(classical, key=classical.get)
+        prompt = float(np.mean(seeds))
         out[d] = {"prompt_psnr": round(prompt, 3), "best_classical": best,
                   "classical_psnr": round(classical[best], 3), "prompt_ahead": prompt > classical[best]}
     return out
@@ -831,8 +836,8 @@ def _render_recommendation(r: dict | None) -> list[str]:
     vo = r.get("versus_other_objective")
     if vo:
         lo, hi = vo["ci"]
-        where = ("ahead (the interval lies above 0)" if lo > 0 else "behind (the interval lies below 0)" if hi < 0
-                 else "no difference these runs can resolve (the interval spans 0)")
+        where = {"above": "ahead (the interval lies above 0)", "below": "behind (the interval lies below 0)"}.get(
+            read_interval(vo["ci"]), "no difference these runs can resolve (the interval spans 0)")
         arm = lambda a: f"({a['objective']}, {a['loss']}, {a['sampler']} sampler)"  # noqa: E731
         lines.append(f"- The recommended configuration {arm(vo['arm'])} against the other objective at its "
                      f"validation pick {arm(vo['rival'])}: {vo['mean_db']:+.2f} dB, 95% CI [{lo:+.2f}, {hi:+.2f}]; "

@@ -103,13 +103,16 @@ def test_decide_changes_a_default_only_when_the_interval_lies_above_zero():
         assert factorial.decide("x0", "velocity", ci)["pick"] == "x0"
 
 
-def _all_jobs(**gains):
+def _all_jobs(fake=None, **gains):
+    """Every job of the quick plan, run as the plan orders them, each result made by `fake` (default: _fake with
+    `gains`)."""
+    fake = fake or (lambda job: _fake(job, **gains))
     done = {}
     while True:
         todo = factorial.plan(Q, done)
         if not todo:
             return done
-        done.update({j["name"]: _fake(j, **gains) for j in todo})
+        done.update({j["name"]: fake(j) for j in todo})
 
 
 def test_the_recommendation_reads_each_choice_off_its_own_contrast():
@@ -153,13 +156,7 @@ def test_a_gain_that_the_seeds_disagree_on_is_not_a_finding():
     """Bridge/x0 gains +1 dB at seed 0 and -1 dB at seed 1, the same on every tile: pooled over tiles alone the
     interval would be [0, 0] (equivalent); resampling the seeds too, it spans the margin, so no verdict is drawn."""
     tile_photos = [p for p in factorial.photos.HELD_OUT_V2 for _ in range(Q["tiles_per_photo"])]
-    done = {}
-    while True:
-        todo = factorial.plan(Q, done)
-        if not todo:
-            break
-        done.update({j["name"]: _fake(j, bridge_gain=1.0 if j.get("seed", 0) == Q["seeds"][0] else -1.0)
-                     for j in todo})
+    done = _all_jobs(lambda j: _fake(j, bridge_gain=1.0 if j.get("seed", 0) == Q["seeds"][0] else -1.0))
     p = factorial.report(Q, done, tile_photos)["primary"]
     assert p["complete"] and p["mean_db"] == pytest.approx(0.0)
     assert p["per_seed_mean_db"] == {str(Q["seeds"][0]): 1.0, str(Q["seeds"][1]): -1.0}
@@ -169,12 +166,7 @@ def test_a_gain_that_the_seeds_disagree_on_is_not_a_finding():
 
 def test_the_report_reads_known_numbers_back():
     tile_photos = [p for p in factorial.photos.HELD_OUT_V2 for _ in range(Q["tiles_per_photo"])]
-    done = {}
-    while True:
-        todo = factorial.plan(Q, done)
-        if not todo:
-            break
-        done.update({j["name"]: _fake(j) for j in todo})
+    done = _all_jobs()
     rep = factorial.report(Q, done, tile_photos)
     assert rep["jobs"] == {"done": factorial.total_jobs(Q), "total": factorial.total_jobs(Q),
                            "seconds": float(factorial.total_jobs(Q))}
